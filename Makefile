@@ -1,0 +1,51 @@
+# One way to run each thing. Every target uses the project venv made by `make install`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := $(BIN)/python deploy/local/stack.py
+STAMP := $(VENV)/.installed
+
+.PHONY: install stack-up stack-down stack-logs stack-status run test test-unit lint typecheck bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	@touch $(STAMP)
+
+stack-up: install
+	$(STACK) up
+
+stack-down: install
+	$(STACK) down
+
+stack-logs: install
+	$(STACK) logs
+
+stack-status: install
+	$(STACK) status
+
+# Runs the service on the local stack with the bundled Spark demo events.
+run: install
+	$(BIN)/python deploy/local/run_demo.py
+
+lint: install
+	$(BIN)/ruff format --check lineage_stream tests bench deploy
+	$(BIN)/ruff check lineage_stream tests bench deploy
+
+typecheck: install
+	$(BIN)/mypy
+
+test-unit: install
+	$(BIN)/pytest -m unit -q
+
+# The README's test command: everything from a bare machine to a green run.
+test: install lint typecheck
+	$(STACK) up
+	$(BIN)/pytest -q --durations=15; status=$$?; $(STACK) down; exit $$status
+
+clean:
+	rm -rf $(VENV) .stack .lineage-stream .pytest_cache .mypy_cache .ruff_cache

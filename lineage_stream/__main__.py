@@ -1,0 +1,3 @@
+from lineage_stream.cli import main
+
+main()

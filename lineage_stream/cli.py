@@ -1,0 +1,133 @@
+"""The `lineage-stream` command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from lineage_stream.errors import ConfigurationError, GraphUnavailable
+from lineage_stream.settings import Settings
+
+cli = typer.Typer(
+    help="Stream OpenLineage events from Kafka into a Neo4j lineage graph.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LINEAGE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+
+@cli.command()
+def worker() -> None:
+    """Run the stream worker: consume LINEAGE_TOPIC, pair runs, write Neo4j."""
+    from lineage_stream.app import run_worker
+    from lineage_stream.kafka_admin import prepare_topics
+    from lineage_stream.schema import ensure_schema
+
+    settings = _settings()
+    partitions = prepare_topics(settings)
+    ensure_schema(settings)
+    err.print(
+        f"lineage-stream worker: {settings.topic} ({partitions} partitions) -> "
+        f"{settings.neo4j_uri} [{settings.neo4j_database}], group {settings.consumer_group}"
+    )
+    run_worker(settings, partitions)
+
+
+def spark_key(document: dict[str, Any]) -> bytes | None:
+    """The key openlineage-spark gives an event: `run:{rootJobNamespace}/{rootJobName}`."""
+    run, job = document.get("run"), document.get("job")
+    if not isinstance(run, dict) or not isinstance(job, dict):
+        return None
+    parent = (run.get("facets") or {}).get("parent") or {}
+    root_job = (parent.get("root") or {}).get("job") or parent.get("job") or job
+    return f"run:{root_job.get('namespace')}/{root_job.get('name')}".encode()
+
+
+def _read_events(paths: list[Path]) -> Iterator[bytes]:
+    for path in paths:
+        source = sys.stdin.buffer if str(path) == "-" else path.open("rb")
+        with source:
+            data = source.read()
+        if path.suffix == ".json":
+            yield data.strip()
+            continue
+        yield from (line for line in data.splitlines() if line.strip())
+
+
+def demo_events() -> list[Path]:
+    return sorted((Path(__file__).parent / "demo").glob("*.ndjson"))
+
+
+@cli.command()
+def publish(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files of events (.json: one; otherwise one per line); - is stdin."),
+    ] = None,
+    demo: Annotated[bool, typer.Option(help="Publish the bundled Spark demo events.")] = False,
+    keyed: Annotated[
+        bool, typer.Option(help="Key events as openlineage-spark does (run:{ns}/{name}).")
+    ] = True,
+) -> None:
+    """Publish OpenLineage events to LINEAGE_TOPIC (for demos and tests)."""
+    from confluent_kafka import Producer
+
+    from lineage_stream.kafka_admin import client_config
+
+    settings = _settings()
+    sources = list(paths or []) + (demo_events() if demo else [])
+    if not sources:
+        raise ConfigurationError("nothing to publish: give files or --demo")
+    producer = Producer(
+        {
+            **client_config(settings),
+            "message.max.bytes": 32 * 1024 * 1024,
+            "compression.type": "zstd",
+        }
+    )
+    count = 0
+    for raw in _read_events(sources):
+        try:
+            key = spark_key(orjson.loads(raw)) if keyed else None
+        except orjson.JSONDecodeError:
+            key = None
+        producer.produce(settings.topic, value=raw, key=key)
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(30)
+    if remaining:
+        raise ConfigurationError(
+            f"{remaining} events were not delivered to {settings.kafka_bootstrap_servers}"
+        )
+    err.print(f"published {count} events to {settings.topic}")
+
+
+def main() -> None:
+    started = time.monotonic()
+    try:
+        cli()
+    except (ConfigurationError, GraphUnavailable) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print(f"interrupted after {time.monotonic() - started:.0f} s")
+        sys.exit(130)

@@ -1,0 +1,364 @@
+"""Graph rows: what a batch of events and run summaries writes to Neo4j, as plain dicts.
+
+One list per node or edge kind, each coalesced so that a key appears once per batch; the writer
+sends each list as the parameter of one UNWIND statement. Every "latest value" carries the
+eventTime it came from, so the Cypher can keep the newest whatever order batches arrive in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from lineage_stream.naming import DatasetIdentity, DatasetKey, identify, location_key
+from lineage_stream.openlineage import (
+    Dataset,
+    DatasetEvent,
+    Event,
+    InputDataset,
+    Job,
+    JobEvent,
+    OutputDataset,
+    RunEvent,
+    column_lineage_of,
+    data_source_of,
+    description_of,
+    job_type_of,
+    owners_of,
+    schema_of,
+    sql_of,
+    statistics_of,
+)
+from lineage_stream.pairing import TERMINAL_RANK, RunState
+
+Row = dict[str, Any]
+
+
+@dataclass
+class GraphBatch:
+    jobs: list[Row] = field(default_factory=list)
+    datasets: list[Row] = field(default_factory=list)
+    processes: list[Row] = field(default_factory=list)
+    run_inputs: list[Row] = field(default_factory=list)
+    run_outputs: list[Row] = field(default_factory=list)
+    job_inputs: list[Row] = field(default_factory=list)
+    job_outputs: list[Row] = field(default_factory=list)
+    fields: list[Row] = field(default_factory=list)
+    derivations: list[Row] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, f.name) for f in fields(self))
+
+    def location_aliases(self) -> list[str]:
+        """Aliases of the location-keyed datasets in this batch, to look up in the graph."""
+        table_keyed = {(row["namespace"], row["name"]) for row in self.datasets if row["aliases"]}
+        keys = {(row["namespace"], row["name"]) for row in self.datasets} - table_keyed
+        keys |= {(row["fromNamespace"], row["fromName"]) for row in self.derivations}
+        return sorted(DatasetKey(*key).alias for key in keys)
+
+
+def _later(current: Row | None, candidate: Row, at_key: str, value_keys: Iterable[str]) -> None:
+    """Copy `value_keys` from candidate into current when candidate carries them and is newer."""
+    if current is None or candidate.get(at_key) is None:
+        return
+    if current.get(at_key) is None or candidate[at_key] >= current[at_key]:
+        current[at_key] = candidate[at_key]
+        for key in value_keys:
+            current[key] = candidate[key]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[str, str], Row] = {}
+        self.datasets: dict[DatasetKey, Row] = {}
+        self.run_inputs: dict[tuple[str, DatasetKey], Row] = {}
+        self.run_outputs: dict[tuple[str, DatasetKey], Row] = {}
+        self.job_inputs: dict[tuple[str, str, DatasetKey], Row] = {}
+        self.job_outputs: dict[tuple[str, str, DatasetKey], Row] = {}
+        self.fields: dict[tuple[DatasetKey, str], Row] = {}
+        self.derivations: dict[tuple[DatasetKey, str, DatasetKey, str, str, str], Row] = {}
+
+    def add_job(self, job: Job, at: datetime) -> None:
+        job_type = job_type_of(job)
+        sql, description, owners = sql_of(job), description_of(job), owners_of(job)
+        row: Row = {
+            "namespace": job.namespace,
+            "name": job.name,
+            "type": job_type.job_type if job_type else None,
+            "integration": job_type.integration if job_type else None,
+            "processingType": job_type.processing_type if job_type else None,
+            "jobTypeAt": at if job_type else None,
+            "sql": sql,
+            "sqlAt": at if sql else None,
+            "description": description,
+            "descriptionAt": at if description else None,
+            "owners": owners,
+            "ownersAt": at if owners else None,
+        }
+        current = self.jobs.get((job.namespace, job.name))
+        if current is None:
+            self.jobs[(job.namespace, job.name)] = row
+            return
+        _later(current, row, "jobTypeAt", ("type", "integration", "processingType"))
+        _later(current, row, "sqlAt", ("sql",))
+        _later(current, row, "descriptionAt", ("description",))
+        _later(current, row, "ownersAt", ("owners",))
+
+    def add_dataset(self, dataset: Dataset, at: datetime) -> DatasetIdentity:
+        identity = identify(dataset)
+        schema, source = schema_of(dataset), data_source_of(dataset)
+        row: Row = {
+            "namespace": identity.key.namespace,
+            "name": identity.key.name,
+            "aliases": list(identity.aliases),
+            "locations": [],
+            "fields": [f.name for f in schema] if schema is not None else None,
+            "fieldTypes": [f.type or "" for f in schema] if schema is not None else None,
+            "schemaAt": at if schema is not None else None,
+            "dataSource": source,
+            "dataSourceAt": at if source else None,
+        }
+        if identity.aliases:
+            location = location_key(dataset.namespace, dataset.name)
+            row["locations"] = [{"namespace": location.namespace, "name": location.name}]
+        current = self.datasets.get(identity.key)
+        if current is None:
+            self.datasets[identity.key] = row
+        else:
+            current["aliases"] = sorted({*current["aliases"], *row["aliases"]})
+            current["locations"] = [
+                dict(pair)
+                for pair in sorted(
+                    {tuple(loc.items()) for loc in current["locations"] + row["locations"]}
+                )
+            ]
+            _later(current, row, "schemaAt", ("fields", "fieldTypes"))
+            _later(current, row, "dataSourceAt", ("dataSource",))
+        for schema_field in schema or ():
+            self._add_field(identity.key, schema_field.name)
+        return identity
+
+    def _add_field(self, key: DatasetKey, name: str) -> None:
+        self.fields.setdefault(
+            (key, name), {"namespace": key.namespace, "name": key.name, "field": name}
+        )
+
+    def add_job_edges(
+        self,
+        job: Job,
+        inputs: list[DatasetKey],
+        outputs: list[DatasetKey],
+        at: datetime,
+        run_id: str | None,
+    ) -> None:
+        for edges, keys in ((self.job_inputs, inputs), (self.job_outputs, outputs)):
+            for key in keys:
+                row = {
+                    "jobNamespace": job.namespace,
+                    "jobName": job.name,
+                    "namespace": key.namespace,
+                    "name": key.name,
+                    "firstSeenAt": at,
+                    "lastSeenAt": at,
+                    "lastRunId": run_id,
+                }
+                current = edges.get((job.namespace, job.name, key))
+                if current is None:
+                    edges[(job.namespace, job.name, key)] = row
+                    continue
+                current["firstSeenAt"] = min(current["firstSeenAt"], at)
+                if (at, run_id or "") >= (current["lastSeenAt"], current["lastRunId"] or ""):
+                    current["lastSeenAt"], current["lastRunId"] = at, run_id
+
+    def add_run_edges(
+        self, run_id: str, inputs: list[DatasetKey], outputs: list[OutputDataset], at: datetime
+    ) -> None:
+        for key in inputs:
+            self.run_inputs.setdefault(
+                (run_id, key), {"runId": run_id, "namespace": key.namespace, "name": key.name}
+            )
+        for dataset in outputs:
+            key = identify(dataset).key
+            stats = statistics_of(dataset)
+            row = {
+                "runId": run_id,
+                "namespace": key.namespace,
+                "name": key.name,
+                "at": at,
+                "rowCount": stats.row_count if stats else None,
+                "bytes": stats.size if stats else None,
+                "statsAt": at if stats else None,
+            }
+            current = self.run_outputs.get((run_id, key))
+            if current is None:
+                self.run_outputs[(run_id, key)] = row
+            else:
+                current["at"] = max(current["at"], at)
+                _later(current, row, "statsAt", ("rowCount", "bytes"))
+
+    def add_column_lineage(
+        self, job: Job, outputs: list[OutputDataset], resolve: Mapping[DatasetKey, DatasetKey]
+    ) -> None:
+        for dataset in outputs:
+            lineage = column_lineage_of(dataset)
+            if lineage is None:
+                continue
+            target = identify(dataset).key
+            for output_field, input_fields in lineage.fields.items():
+                self._add_field(target, output_field)
+                for ref in input_fields:
+                    location = location_key(ref.namespace, ref.name)
+                    source = resolve.get(location, location)
+                    self._add_field(source, ref.field)
+                    self._add_derivation(job, source, ref.field, target, output_field, ref)
+
+    def _add_derivation(
+        self,
+        job: Job,
+        source: DatasetKey,
+        source_field: str,
+        target: DatasetKey,
+        target_field: str,
+        ref: Any,
+    ) -> None:
+        key = (source, source_field, target, target_field, job.namespace, job.name)
+        row = self.derivations.setdefault(
+            key,
+            {
+                "fromNamespace": source.namespace,
+                "fromName": source.name,
+                "fromField": source_field,
+                "toNamespace": target.namespace,
+                "toName": target.name,
+                "toField": target_field,
+                "jobNamespace": job.namespace,
+                "jobName": job.name,
+                "transformations": [],
+            },
+        )
+        described = {_describe_transformation(t) for t in ref.transformations} - {""}
+        row["transformations"] = sorted(set(row["transformations"]) | described)
+
+
+def _describe_transformation(transformation: dict[str, Any]) -> str:
+    kind, subtype = transformation.get("type"), transformation.get("subtype")
+    parts = [part for part in (kind, subtype) if isinstance(part, str) and part]
+    return "/".join(parts)
+
+
+def _add_lineage(
+    builder: _Builder,
+    job: Job,
+    inputs: list[InputDataset],
+    outputs: list[OutputDataset],
+    at: datetime,
+    run_id: str | None,
+) -> None:
+    resolve: dict[DatasetKey, DatasetKey] = {}
+    input_keys: list[DatasetKey] = []
+    output_keys: list[DatasetKey] = []
+    for keys, datasets in ((input_keys, inputs), (output_keys, outputs)):
+        for dataset in datasets:
+            identity = builder.add_dataset(dataset, at)
+            keys.append(identity.key)
+            resolve[location_key(dataset.namespace, dataset.name)] = identity.key
+    builder.add_job(job, at)
+    builder.add_job_edges(job, input_keys, output_keys, at, run_id)
+    if run_id is not None:
+        builder.add_run_edges(run_id, input_keys, outputs, at)
+    builder.add_column_lineage(job, outputs, resolve)
+
+
+def process_row(state: RunState) -> Row:
+    parent = state.parent.value if state.parent and state.parent_run_id else None
+    terminal = state.terminal
+    return {
+        "runId": state.run_id,
+        "jobNamespace": state.job.value[0],
+        "jobName": state.job.value[1],
+        "state": state.state.value,
+        "rank": TERMINAL_RANK[terminal.event_type] if terminal else 0,
+        "startedAt": state.started_at,
+        "endedAt": state.ended_at,
+        "errorMessage": state.error_message,
+        "firstEventAt": state.first_event_at,
+        "lastEventAt": state.last_event_at,
+        "runAt": state.started_at or state.first_event_at,
+        "type": state.job_type.value if state.job_type else None,
+        "processingType": state.processing_type.value if state.processing_type else None,
+        "sparkVersion": state.engine_version.value if state.engine_version else None,
+        "openlineageVersion": state.adapter_version.value if state.adapter_version else None,
+        "producer": state.producer.value if state.producer else None,
+        "nominalStartTime": state.nominal_start.value if state.nominal_start else None,
+        "parentRunId": str(parent.run_id) if parent else None,
+        "parentJobNamespace": parent.job_namespace if parent else None,
+        "parentJobName": parent.job_name if parent else None,
+    }
+
+
+def build_batch(events: Iterable[Event], states: Iterable[RunState]) -> GraphBatch:
+    """Rows for every node and edge that these events and run summaries describe."""
+    builder = _Builder()
+    for event in events:
+        if isinstance(event, RunEvent):
+            _add_lineage(
+                builder,
+                event.job,
+                event.inputs,
+                event.outputs,
+                event.event_time,
+                str(event.run.run_id),
+            )
+        elif isinstance(event, JobEvent):
+            _add_lineage(builder, event.job, event.inputs, event.outputs, event.event_time, None)
+        elif isinstance(event, DatasetEvent):
+            builder.add_dataset(event.dataset, event.event_time)
+    return GraphBatch(
+        jobs=list(builder.jobs.values()),
+        datasets=list(builder.datasets.values()),
+        processes=[process_row(state) for state in states],
+        run_inputs=list(builder.run_inputs.values()),
+        run_outputs=list(builder.run_outputs.values()),
+        job_inputs=list(builder.job_inputs.values()),
+        job_outputs=list(builder.job_outputs.values()),
+        fields=list(builder.fields.values()),
+        derivations=list(builder.derivations.values()),
+    )
+
+
+def resolve_aliases(batch: GraphBatch, found: Mapping[str, DatasetKey]) -> GraphBatch:
+    """Rewrite location keys that the graph already knows as aliases of a table-keyed dataset."""
+    if not found:
+        return batch
+
+    def remap(row: Row, ns: str = "namespace", name: str = "name") -> Row:
+        target = found.get(DatasetKey(row[ns], row[name]).alias)
+        if target is None:
+            return row
+        return {**row, ns: target.namespace, name: target.name}
+
+    datasets: dict[tuple[str, str], Row] = {}
+    for row in batch.datasets:
+        moved = remap(row)
+        key = (moved["namespace"], moved["name"])
+        if key in datasets:
+            _later(datasets[key], moved, "schemaAt", ("fields", "fieldTypes"))
+            _later(datasets[key], moved, "dataSourceAt", ("dataSource",))
+        else:
+            datasets[key] = moved
+    return GraphBatch(
+        jobs=batch.jobs,
+        datasets=list(datasets.values()),
+        processes=batch.processes,
+        run_inputs=[remap(row) for row in batch.run_inputs],
+        run_outputs=[remap(row) for row in batch.run_outputs],
+        job_inputs=[remap(row) for row in batch.job_inputs],
+        job_outputs=[remap(row) for row in batch.job_outputs],
+        fields=[remap(row) for row in batch.fields],
+        derivations=[
+            remap(remap(row, "fromNamespace", "fromName"), "toNamespace", "toName")
+            for row in batch.derivations
+        ],
+    )

@@ -1,0 +1,88 @@
+"""Kafka set-up the worker needs before Faust starts: topics and their partition counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from lineage_stream.errors import ConfigurationError
+from lineage_stream.settings import Settings
+
+DLQ_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+TICK_RETENTION_MS = 60 * 60 * 1000
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka settings for the configured brokers and security."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "security.protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_sasl_mechanism:
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username or ""
+        password = settings.kafka_sasl_password
+        config["sasl.password"] = password.get_secret_value() if password else ""
+    for key, path in (
+        ("ssl.ca.location", settings.kafka_ssl_cafile),
+        ("ssl.certificate.location", settings.kafka_ssl_certfile),
+        ("ssl.key.location", settings.kafka_ssl_keyfile),
+    ):
+        if path is not None:
+            config[key] = str(path)
+    return config
+
+
+def tick_topic_name(settings: Settings) -> str:
+    return f"{settings.consumer_group}-ticks"
+
+
+def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
+    """Create the source, dead-letter and tick topics if missing; return the source partitions."""
+    admin = AdminClient(client_config(settings))
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ConfigurationError(
+            f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {exc.args[0]}"
+        ) from exc
+    existing = metadata.topics
+    if settings.topic not in existing:
+        _create(admin, NewTopic(settings.topic, num_partitions=settings.topic_partitions))
+        partitions = settings.topic_partitions
+    else:
+        partitions = len(existing[settings.topic].partitions)
+    wanted = [
+        NewTopic(
+            settings.dlq_topic,
+            num_partitions=1,
+            config={"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
+        ),
+        NewTopic(
+            tick_topic_name(settings),
+            num_partitions=partitions,
+            config={"retention.ms": str(TICK_RETENTION_MS)},
+        ),
+    ]
+    for topic in wanted:
+        if topic.topic not in existing:
+            _create(admin, topic)
+    ticks = existing.get(tick_topic_name(settings))
+    if ticks is not None and len(ticks.partitions) != partitions:
+        raise ConfigurationError(
+            f"topic {tick_topic_name(settings)} has {len(ticks.partitions)} partitions but "
+            f"{settings.topic} has {partitions}; delete it and restart the worker"
+        )
+    return partitions
+
+
+def _create(admin: AdminClient, topic: NewTopic) -> None:
+    futures = admin.create_topics([topic], request_timeout=30)
+    try:
+        futures[topic.topic].result()
+    except KafkaException as exc:
+        if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+            raise ConfigurationError(f"cannot create topic {topic.topic}: {exc.args[0]}") from exc

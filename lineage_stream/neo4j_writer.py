@@ -1,0 +1,102 @@
+"""Writes graph batches to Neo4j: one transaction per batch, one UNWIND statement per kind.
+
+Transient failures (deadlocks, leader switches) are retried by the driver's managed
+transactions; outages are retried here with capped backoff until Neo4j is back, which holds the
+worker's batch and so pauses consumption: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from neo4j import AsyncDriver, AsyncManagedTransaction
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from lineage_stream import cypher
+from lineage_stream.errors import GraphUnavailable
+from lineage_stream.graph import GraphBatch, resolve_aliases
+from lineage_stream.naming import DatasetKey
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 10.0
+
+
+async def _write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
+    aliases = batch.location_aliases()
+    if aliases:
+        result = await tx.run(cypher.RESOLVE_ALIASES, aliases=aliases)
+        found = {
+            record["alias"]: DatasetKey(record["namespace"], record["name"])
+            async for record in result
+        }
+        batch = resolve_aliases(batch, found)
+    steps = (
+        (cypher.UPSERT_JOBS, batch.jobs),
+        (cypher.UPSERT_DATASETS, batch.datasets),
+        (cypher.MERGE_LOCATION_NODES, [row for row in batch.datasets if row["locations"]]),
+        (cypher.UPSERT_PROCESSES, batch.processes),
+        (cypher.LINK_PARENTS, batch.processes),
+        (cypher.LINK_RUN_INPUTS, batch.run_inputs),
+        (cypher.LINK_RUN_OUTPUTS, batch.run_outputs),
+        (cypher.LINK_JOB_INPUTS, batch.job_inputs),
+        (cypher.LINK_JOB_OUTPUTS, batch.job_outputs),
+        (cypher.UPSERT_FIELDS, batch.fields),
+        (cypher.LINK_DERIVATIONS, batch.derivations),
+    )
+    for statement, rows in steps:
+        if rows:
+            await (await tx.run(statement, rows=rows)).consume()
+    parents = sorted({row["parentRunId"] for row in batch.processes if row["parentRunId"]})
+    if parents:
+        await (await tx.run(cypher.COUNT_FAILED_CHILDREN, parentRunIds=parents)).consume()
+
+
+class Neo4jWriter:
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        database: str,
+        on_retry: Callable[[BaseException], None] | None = None,
+        on_written: Callable[[float], None] | None = None,
+    ) -> None:
+        self._driver = driver
+        self._database = database
+        self._on_retry = on_retry
+        self._on_written = on_written
+
+    async def write(self, batch: GraphBatch) -> None:
+        """Write the batch, retrying outages until it lands. Raises only for bad Cypher/data."""
+        if batch.is_empty():
+            return
+        await self._until_written(lambda: self._write_once(batch))
+
+    async def _write_once(self, batch: GraphBatch) -> None:
+        started = time.perf_counter()
+        async with self._driver.session(database=self._database) as session:
+            await session.execute_write(_write_batch, batch)
+        if self._on_written:
+            self._on_written(time.perf_counter() - started)
+
+    async def _until_written(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await attempt()
+                return
+            except AuthError as exc:
+                raise GraphUnavailable(f"Neo4j refused the credentials: {exc.message}") from exc
+            except (ServiceUnavailable, SessionExpired, OSError) as exc:
+                reason: BaseException = exc
+            except Neo4jError as exc:
+                if not exc.is_retryable():
+                    raise
+                reason = exc
+            if self._on_retry:
+                self._on_retry(reason)
+            log.warning("Neo4j write failed (%s); retrying in %.1f s", reason, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)

@@ -1,0 +1,434 @@
+"""OpenLineage wire models (spec 2.x) and `parse(bytes)`.
+
+Tolerant where the spec is open: unknown fields and facets are kept as opaque JSON. Strict where
+the graph depends on it: runId is a UUID, eventTime a timestamp, namespaces and names non-empty
+and short enough to be Neo4j index keys. Typed facet accessors return None for a facet that is
+absent or malformed, so one odd facet never rejects an otherwise good event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from lineage_stream.errors import RejectedEvent, RejectReason
+
+# Neo4j range-index keys must stay under 8 KiB; four UTF-8 bytes per character at worst.
+MAX_NAMESPACE_CHARS = 500
+MAX_NAME_CHARS = 1000
+MAX_FIELD_CHARS = 500
+# No OpenLineage producer existed before this; earlier times are corrupt clocks or bad input.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_CLOCK_SKEW = timedelta(days=1)
+SUPPORTED_SPEC_MAJOR = 2
+_SPEC_VERSION = re.compile(r"/spec/(\d+)-(\d+)-(\d+)/")
+
+Namespace = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_NAMESPACE_CHARS)
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+Facets = dict[str, Any]
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A timestamp without a zone is UTC (the Marquez fixtures send those)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class EventType(StrEnum):
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ABORT = "ABORT"
+    FAIL = "FAIL"
+    OTHER = "OTHER"
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+
+class Run(_Wire):
+    run_id: uuid.UUID = Field(alias="runId")
+    facets: Facets = Field(default_factory=dict)
+
+
+class Job(_Wire):
+    namespace: Namespace
+    name: Name
+    facets: Facets = Field(default_factory=dict)
+
+
+class Dataset(_Wire):
+    namespace: Namespace
+    name: Name
+    facets: Facets = Field(default_factory=dict)
+
+
+class InputDataset(Dataset):
+    input_facets: Facets = Field(default_factory=dict, alias="inputFacets")
+
+
+class OutputDataset(Dataset):
+    output_facets: Facets = Field(default_factory=dict, alias="outputFacets")
+
+
+class _BaseEvent(_Wire):
+    event_time: UtcDatetime = Field(alias="eventTime")
+    producer: str = ""
+    schema_url: str | None = Field(default=None, alias="schemaURL")
+
+
+class RunEvent(_BaseEvent):
+    kind: Literal["run"] = Field(default="run", exclude=True)
+    # The spec makes eventType optional; a missing one is an OTHER event (adds lineage, no state).
+    event_type: EventType = Field(default=EventType.OTHER, alias="eventType")
+    run: Run
+    job: Job
+    inputs: list[InputDataset] = Field(default_factory=list)
+    outputs: list[OutputDataset] = Field(default_factory=list)
+
+    @field_validator("inputs", "outputs", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class JobEvent(_BaseEvent):
+    """Static lineage: a job and its datasets, no run."""
+
+    kind: Literal["job"] = Field(default="job", exclude=True)
+    job: Job
+    inputs: list[InputDataset] = Field(default_factory=list)
+    outputs: list[OutputDataset] = Field(default_factory=list)
+
+
+class DatasetEvent(_BaseEvent):
+    """Static metadata of one dataset, no run and no job."""
+
+    kind: Literal["dataset"] = Field(default="dataset", exclude=True)
+    dataset: Dataset
+
+
+Event = RunEvent | JobEvent | DatasetEvent
+
+
+def parse(raw: bytes, *, max_bytes: int, now: datetime) -> Event:
+    """Decode one Kafka message value into an event, or raise `RejectedEvent` with the reason."""
+    if len(raw) > max_bytes:
+        raise RejectedEvent(
+            RejectReason.TOO_LARGE, f"{len(raw)} bytes is above the limit of {max_bytes} bytes"
+        )
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RejectedEvent(RejectReason.NOT_JSON, str(exc)) from exc
+    if not isinstance(document, dict):
+        raise RejectedEvent(
+            RejectReason.INVALID_EVENT,
+            f"expected a JSON object, got {type(document).__name__}",
+        )
+    _check_supported(document)
+    model: type[Event]
+    if "run" in document:
+        model = RunEvent
+    elif "dataset" in document:
+        model = DatasetEvent
+    elif "job" in document:
+        model = JobEvent
+    else:
+        raise RejectedEvent(
+            RejectReason.INVALID_EVENT,
+            "not a RunEvent, JobEvent or DatasetEvent: no run/job/dataset",
+        )
+    try:
+        event = model.model_validate(document)
+    except ValidationError as exc:
+        raise RejectedEvent(RejectReason.INVALID_EVENT, _describe(exc)) from exc
+    _check_event_time(event.event_time, now)
+    return event
+
+
+def _check_supported(document: dict[str, Any]) -> None:
+    event_type = document.get("eventType")
+    if event_type is not None and event_type not in EventType.__members__:
+        raise RejectedEvent(
+            RejectReason.UNSUPPORTED,
+            f"eventType {str(event_type)[:80]!r} is not one of {', '.join(EventType)}",
+        )
+    schema_url = document.get("schemaURL")
+    if isinstance(schema_url, str) and (match := _SPEC_VERSION.search(schema_url)):
+        major = int(match.group(1))
+        if major > SUPPORTED_SPEC_MAJOR:
+            raise RejectedEvent(
+                RejectReason.UNSUPPORTED,
+                f"OpenLineage spec {major}.x is newer than the supported {SUPPORTED_SPEC_MAJOR}.x",
+            )
+
+
+def _check_event_time(event_time: datetime, now: datetime) -> None:
+    if event_time < EARLIEST_EVENT_TIME:
+        raise RejectedEvent(
+            RejectReason.INVALID_EVENT, f"eventTime {event_time.isoformat()} is before 2000"
+        )
+    if event_time > now + MAX_CLOCK_SKEW:
+        raise RejectedEvent(
+            RejectReason.INVALID_EVENT,
+            f"eventTime {event_time.isoformat()} is more than a day in the future",
+        )
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False)[:5]:
+        location = ".".join(str(part) for part in error["loc"]) or "event"
+        problems.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+# Typed access to the facets the graph uses.
+
+
+class ParentRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: uuid.UUID
+    job_namespace: str
+    job_name: str
+
+
+class JobTypeFacet(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    job_type: str | None = Field(default=None, alias="jobType")
+    integration: str | None = None
+    processing_type: str | None = Field(default=None, alias="processingType")
+
+
+class SchemaField(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_FIELD_CHARS)]
+    type: str | None = None
+
+
+class Symlink(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    namespace: Namespace
+    name: Name
+    type: str = ""
+
+
+class InputFieldRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    namespace: Namespace
+    name: Name
+    field: Annotated[str, StringConstraints(min_length=1, max_length=MAX_FIELD_CHARS)]
+    transformations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ColumnLineage(BaseModel):
+    """Output field name -> the input fields it derives from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fields: dict[str, list[InputFieldRef]]
+
+
+class DatasetStatistics(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    row_count: int | None = Field(default=None, alias="rowCount")
+    size: int | None = None
+
+
+def _facet(facets: Facets, key: str) -> dict[str, Any] | None:
+    value = facets.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _text(facet: dict[str, Any] | None, key: str) -> str | None:
+    if facet is None:
+        return None
+    value = facet.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def parent_of(run: Run) -> ParentRef | None:
+    facet = _facet(run.facets, "parent")
+    if facet is None:
+        return None
+    parent_run, parent_job = facet.get("run"), facet.get("job")
+    if not isinstance(parent_run, dict) or not isinstance(parent_job, dict):
+        return None
+    try:
+        return ParentRef(
+            run_id=uuid.UUID(str(parent_run.get("runId"))),
+            job_namespace=_required_text(parent_job, "namespace"),
+            job_name=_required_text(parent_job, "name"),
+        )
+    except ValueError:
+        return None
+
+
+def _required_text(mapping: dict[str, Any], key: str) -> str:
+    value = mapping.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(key)
+    return value
+
+
+def job_type_of(job: Job) -> JobTypeFacet | None:
+    facet = _facet(job.facets, "jobType")
+    if facet is None:
+        return None
+    try:
+        return JobTypeFacet.model_validate(facet)
+    except ValidationError:
+        return None
+
+
+def error_message_of(run: Run) -> str | None:
+    """The spec's errorMessage facet, else openlineage-spark's `spark.exception` facet."""
+    return _text(_facet(run.facets, "errorMessage"), "message") or _text(
+        _facet(run.facets, "spark.exception"), "message"
+    )
+
+
+def stack_trace_of(run: Run) -> str | None:
+    return _text(_facet(run.facets, "errorMessage"), "stackTrace") or _text(
+        _facet(run.facets, "spark.exception"), "stackTrace"
+    )
+
+
+def engine_version_of(run: Run) -> str | None:
+    """Spark's version: processing_engine (1.x) or the legacy spark_version facet (0.x)."""
+    return _text(_facet(run.facets, "processing_engine"), "version") or _text(
+        _facet(run.facets, "spark_version"), "spark-version"
+    )
+
+
+def adapter_version_of(run: Run) -> str | None:
+    return _text(_facet(run.facets, "processing_engine"), "openlineageAdapterVersion") or _text(
+        _facet(run.facets, "spark_version"), "openlineage-spark-version"
+    )
+
+
+def nominal_start_of(run: Run) -> datetime | None:
+    value = _text(_facet(run.facets, "nominalTime"), "nominalStartTime")
+    if value is None:
+        return None
+    try:
+        return _as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def sql_of(job: Job) -> str | None:
+    return _text(_facet(job.facets, "sql"), "query")
+
+
+def description_of(job: Job) -> str | None:
+    return _text(_facet(job.facets, "documentation"), "description")
+
+
+def owners_of(job: Job) -> list[str] | None:
+    facet = _facet(job.facets, "ownership")
+    owners = facet.get("owners") if facet else None
+    if not isinstance(owners, list):
+        return None
+    names = [o["name"] for o in owners if isinstance(o, dict) and isinstance(o.get("name"), str)]
+    return names or None
+
+
+def schema_of(dataset: Dataset) -> list[SchemaField] | None:
+    facet = _facet(dataset.facets, "schema")
+    fields = facet.get("fields") if facet else None
+    if not isinstance(fields, list):
+        return None
+    parsed = []
+    for field in fields:
+        try:
+            parsed.append(SchemaField.model_validate(field))
+        except ValidationError:
+            continue
+    return parsed
+
+
+def data_source_of(dataset: Dataset) -> str | None:
+    facet = _facet(dataset.facets, "dataSource")
+    return _text(facet, "uri") or _text(facet, "name")
+
+
+def symlinks_of(dataset: Dataset) -> list[Symlink]:
+    facet = _facet(dataset.facets, "symlinks")
+    identifiers = facet.get("identifiers") if facet else None
+    if not isinstance(identifiers, list):
+        return []
+    links = []
+    for identifier in identifiers:
+        try:
+            links.append(Symlink.model_validate(identifier))
+        except ValidationError:
+            continue
+    return links
+
+
+def column_lineage_of(dataset: Dataset) -> ColumnLineage | None:
+    facet = _facet(dataset.facets, "columnLineage")
+    fields = facet.get("fields") if facet else None
+    if not isinstance(fields, dict):
+        return None
+    lineage: dict[str, list[InputFieldRef]] = {}
+    for output_field, spec in fields.items():
+        inputs = spec.get("inputFields") if isinstance(spec, dict) else None
+        if not isinstance(inputs, list) or not output_field or len(output_field) > MAX_FIELD_CHARS:
+            continue
+        refs = []
+        for ref in inputs:
+            try:
+                refs.append(InputFieldRef.model_validate(ref))
+            except ValidationError:
+                continue
+        if refs:
+            lineage[output_field] = refs
+    return ColumnLineage(fields=lineage) if lineage else None
+
+
+def statistics_of(dataset: InputDataset | OutputDataset) -> DatasetStatistics | None:
+    facets = dataset.output_facets if isinstance(dataset, OutputDataset) else dataset.input_facets
+    key = "outputStatistics" if isinstance(dataset, OutputDataset) else "inputStatistics"
+    facet = _facet(facets, key)
+    if facet is None:
+        return None
+    try:
+        return DatasetStatistics.model_validate(facet)
+    except ValidationError:
+        return None
+
+
+def encode(document: Any) -> bytes:
+    """Serialise JSON the way every producer in this project does (tests, demo, DLQ detail)."""
+    return orjson.dumps(document)

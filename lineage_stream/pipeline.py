@@ -1,0 +1,167 @@
+"""One micro-batch: parse, dead-letter the bad, fold runs, write the graph.
+
+Free of Faust: the run table is any mutable mapping of runId -> stored run, and the dead-letter
+sink and Neo4j writer are passed in. `app.py` feeds it Faust events and acks them afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from neo4j.exceptions import Neo4jError
+from pydantic import BaseModel, ConfigDict
+
+from lineage_stream.errors import RejectedEvent, RejectReason
+from lineage_stream.graph import GraphBatch, build_batch, process_row
+from lineage_stream.neo4j_writer import Neo4jWriter
+from lineage_stream.openlineage import Event, RunEvent, parse
+from lineage_stream.pairing import RunState, fold
+
+log = logging.getLogger(__name__)
+
+# Finished runs stay in the table this long after their last event arrived, so late duplicates
+# fold locally; after that the graph's own join keeps them correct.
+FINISHED_RUN_GRACE = timedelta(minutes=10)
+
+
+class StoredRun(BaseModel):
+    """A run summary as kept in the pairing table, with the partition that owns it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    partition: int
+    seen_at: datetime
+    state: RunState
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    message: Message
+    error: RejectedEvent
+
+
+DeadLetter = Callable[[Rejection], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class BatchOutcome:
+    accepted: list[Event]
+    rejected: list[Rejection]
+    runs: dict[str, RunState]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        runs: MutableMapping[str, bytes],
+        writer: Neo4jWriter,
+        dead_letter: DeadLetter,
+        max_event_bytes: int,
+        run_timeout: timedelta,
+        clock: Clock = utc_now,
+        in_event_context: Callable[[object], None] = lambda _: None,
+    ) -> None:
+        self._runs = runs
+        self._writer = writer
+        self._dead_letter = dead_letter
+        self._max_event_bytes = max_event_bytes
+        self._run_timeout = run_timeout
+        self._clock = clock
+        self._in_event_context = in_event_context
+
+    async def handle(self, messages: list[tuple[Message, object]]) -> BatchOutcome:
+        """Process one batch; when this returns, every message is in the graph or the DLQ."""
+        now = self._clock()
+        accepted: list[tuple[Message, Event]] = []
+        rejected: list[Rejection] = []
+        touched: dict[str, StoredRun] = {}
+        for message, context in messages:
+            try:
+                event = parse(message.value or b"", max_bytes=self._max_event_bytes, now=now)
+            except RejectedEvent as error:
+                rejected.append(Rejection(message, error))
+                continue
+            accepted.append((message, event))
+            if isinstance(event, RunEvent):
+                run_id = str(event.run.run_id)
+                previous = touched.get(run_id) or self._load(run_id)
+                state = fold(previous.state if previous else None, event)
+                touched[run_id] = StoredRun(partition=message.partition, seen_at=now, state=state)
+                self._in_event_context(context)
+                self._runs[run_id] = touched[run_id].model_dump_json().encode()
+        runs = {run_id: stored.state for run_id, stored in touched.items()}
+        try:
+            await self._writer.write(build_batch([event for _, event in accepted], runs.values()))
+        except Neo4jError as exc:
+            log.error("Neo4j rejected a batch (%s); writing its events one by one", exc.message)
+            rejected += await self._write_one_by_one(accepted, runs)
+            accepted = [pair for pair in accepted if pair[0] not in {r.message for r in rejected}]
+        for rejection in rejected:
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s",
+                rejection.message.topic,
+                rejection.message.partition,
+                rejection.message.offset,
+                rejection.error,
+            )
+            await self._dead_letter(rejection)
+        return BatchOutcome([event for _, event in accepted], rejected, runs)
+
+    async def _write_one_by_one(
+        self, accepted: list[tuple[Message, Event]], runs: dict[str, RunState]
+    ) -> list[Rejection]:
+        """Find the events Neo4j refuses (a value it cannot index, say) so only they are lost."""
+        refused = []
+        for message, event in accepted:
+            states = [runs[str(event.run.run_id)]] if isinstance(event, RunEvent) else []
+            try:
+                await self._writer.write(build_batch([event], states))
+            except Neo4jError as exc:
+                detail = f"Neo4j refused the event: {exc.message}"
+                refused.append(
+                    Rejection(message, RejectedEvent(RejectReason.INVALID_EVENT, detail))
+                )
+        return refused
+
+    def _load(self, run_id: str) -> StoredRun | None:
+        raw = self._runs.get(run_id)
+        return None if raw is None else StoredRun.model_validate_json(raw)
+
+    async def sweep(self, partition: int, context: object) -> list[RunState]:
+        """Abandon stale open runs of one partition and forget finished ones; returns abandoned."""
+        now = self._clock()
+        abandoned: list[RunState] = []
+        forget: list[str] = []
+        for run_id, raw in list(self._runs.items()):
+            stored = StoredRun.model_validate_json(raw)
+            if stored.partition != partition:
+                continue
+            if stored.state.is_stale(now, self._run_timeout):
+                abandoned.append(stored.state.abandon())
+                forget.append(run_id)
+            elif stored.state.terminal is not None and stored.seen_at < now - FINISHED_RUN_GRACE:
+                forget.append(run_id)
+        if abandoned:
+            await self._writer.write(GraphBatch(processes=[process_row(s) for s in abandoned]))
+            log.info("abandoned %d runs of partition %d", len(abandoned), partition)
+        self._in_event_context(context)
+        for run_id in forget:
+            del self._runs[run_id]
+        return abandoned

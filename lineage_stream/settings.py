@@ -1,0 +1,69 @@
+"""Configuration: one frozen settings object read from `LINEAGE_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lineage_stream.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINEAGE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "openlineage"
+    dlq_topic: str = "openlineage.dlq"
+    consumer_group: str = "lineage-stream"
+    topic_partitions: int = Field(
+        default=6, ge=1, description="Partitions of the topic when the worker has to create it."
+    )
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("lineage-stream")
+    neo4j_password_file: Path | None = None
+    neo4j_database: str = "neo4j"
+
+    run_timeout_s: int = Field(default=86_400, ge=1)
+    max_event_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    batch_size: int = Field(default=500, ge=1)
+    batch_timeout_ms: int = Field(default=200, ge=1)
+    store: Literal["memory", "rocksdb"] = "memory"
+    data_dir: Path = Path(".lineage-stream")
+    web_port: int | None = Field(default=None, description="Faust's web server; off when unset.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        for file_field, value_field in (
+            ("neo4j_password_file", "neo4j_password"),
+            ("kafka_sasl_password_file", "kafka_sasl_password"),
+        ):
+            path = getattr(self, file_field)
+            if path is None:
+                continue
+            try:
+                secret = path.read_text().strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"LINEAGE_{file_field.upper()}={path} cannot be read: {exc.strerror}"
+                ) from exc
+            object.__setattr__(self, value_field, SecretStr(secret))
+        return self
+
+    @property
+    def sweep_interval_s(self) -> float:
+        return min(60.0, self.run_timeout_s / 2)

@@ -1,0 +1,214 @@
+"""Test harness for the real stack: the worker as a subprocess, producing, polling, graph snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, Producer
+from neo4j import Driver
+from neo4j.time import DateTime
+
+T = TypeVar("T")
+
+KEY_PROPERTIES = {
+    "Job": ("namespace", "name"),
+    "Dataset": ("namespace", "name"),
+    "Process": ("runId",),
+    "Field": ("namespace", "name", "field"),
+    "DatasetAlias": ("alias",),
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(
+    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25
+) -> T:
+    """Poll until probe returns something truthy; fail with `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    compression: str = "none",
+) -> int:
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "compression.type": compression,
+            "message.max.bytes": 32 * 1024 * 1024,
+            "linger.ms": 5,
+        }
+    )
+    count = 0
+    for key, value in messages:
+        producer.produce(topic, value=value, key=key)
+        producer.poll(0)
+        count += 1
+    assert producer.flush(30) == 0, "messages were left undelivered"
+    return count
+
+
+@dataclass
+class ConsumedMessage:
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+    partition: int
+    offset: int
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[ConsumedMessage]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[ConsumedMessage] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            headers = {k: v.decode() for k, v in (message.headers() or [])}
+            found.append(
+                ConsumedMessage(
+                    message.key(), message.value(), headers, message.partition(), message.offset()
+                )
+            )
+    finally:
+        consumer.close()
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DateTime):
+        return value.iso_format()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _key(labels: list[str], props: Mapping[str, Any]) -> str:
+    label = labels[0]
+    return label + json.dumps([props.get(k) for k in KEY_PROPERTIES.get(label, ())])
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def diff(self, other: GraphSnapshot) -> str:
+        lines = []
+        for kind, mine, theirs in (
+            ("node", self.nodes, other.nodes),
+            ("edge", self.edges, other.edges),
+        ):
+            for key in sorted(mine.keys() - theirs.keys()):
+                lines.append(f"- {kind} only left: {key}")
+            for key in sorted(theirs.keys() - mine.keys()):
+                lines.append(f"- {kind} only right: {key}")
+            for key in sorted(mine.keys() & theirs.keys()):
+                if mine[key] != theirs[key]:
+                    lines.append(f"- {kind} {key}: {mine[key]} != {theirs[key]}")
+        return "\n".join(lines[:60])
+
+
+def snapshot(driver: Driver, database: str = "neo4j") -> GraphSnapshot:
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: dict[str, dict[str, Any]] = {}
+    records, _, _ = driver.execute_query(
+        "MATCH (n) RETURN labels(n) AS labels, properties(n) AS props", database_=database
+    )
+    for record in records:
+        props = {k: _plain(v) for k, v in record["props"].items()}
+        nodes[_key(record["labels"], props)] = props
+    records, _, _ = driver.execute_query(
+        "MATCH (a)-[r]->(b) RETURN labels(a) AS la, properties(a) AS pa, type(r) AS type, "
+        "properties(r) AS pr, labels(b) AS lb, properties(b) AS pb",
+        database_=database,
+    )
+    for record in records:
+        key = f"{_key(record['la'], record['pa'])} -{record['type']}-> {_key(record['lb'], record['pb'])}"
+        assert key not in edges, f"duplicate edge {key}"
+        edges[key] = {k: _plain(v) for k, v in record["pr"].items()}
+    return GraphSnapshot(nodes, edges)
+
+
+def clear_graph(driver: Driver, database: str = "neo4j") -> None:
+    driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS", database_=database)
+
+
+class WorkerProcess:
+    """`lineage-stream worker` as a real subprocess with its own environment and log file."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lineage_stream", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def assert_alive(self) -> None:
+        assert self.process is not None
+        code = self.process.poll()
+        assert code is None, f"worker exited with {code}:\n{self.log_tail()}"
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+                raise AssertionError(f"worker ignored SIGTERM:\n{self.log_tail()}") from None
+        return self.process.returncode
