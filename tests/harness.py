@@ -79,7 +79,9 @@ class ConsumedMessage:
     offset: int
 
 
-def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[ConsumedMessage]:
+def consume_all(
+    bootstrap: str, topic: str, expected: int, timeout: float = 30
+) -> list[ConsumedMessage]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -163,7 +165,9 @@ def snapshot(driver: Driver, database: str = "neo4j") -> GraphSnapshot:
 
 
 def clear_graph(driver: Driver, database: str = "neo4j") -> None:
-    driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS", database_=database)
+    driver.execute_query(
+        "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS", database_=database
+    )
 
 
 class WorkerProcess:

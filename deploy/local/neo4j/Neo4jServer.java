@@ -1,3 +1,4 @@
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -6,7 +7,8 @@ import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 
 /**
  * The real Neo4j engine with its Bolt connector, embedded in a small process for local tests.
- * Usage: Neo4jServer HOME_DIR CONFIG_FILE (password from LINEAGE_NEO4J_PASSWORD).
+ * Usage: Neo4jServer HOME_DIR CONFIG_FILE READY_FILE (password from LINEAGE_NEO4J_PASSWORD).
+ * READY_FILE is written once the password is set, so clients never meet the default one.
  */
 public final class Neo4jServer {
     public static void main(String[] args) throws Exception {
@@ -20,8 +22,13 @@ public final class Neo4jServer {
             dbms.shutdown();
             stopped.countDown();
         }));
-        setPassword(dbms, password);
-        System.out.println("Neo4j started; configuration " + args[1]);
+        // The first ALTER USER of a JVM costs seconds of query planning: skip it when the store
+        // already has this password (the launcher script knows).
+        if (!"1".equals(System.getenv("LINEAGE_NEO4J_PASSWORD_IS_SET"))) {
+            setPassword(dbms, password);
+        }
+        Files.writeString(Path.of(args[2]), "ready\n");
+        System.out.println("Neo4j ready; configuration " + args[1]);
         stopped.await();
     }
 

@@ -1,0 +1,469 @@
+"""The local real stack: Apache Kafka (KRaft) and Neo4j as plain JVM processes.
+
+    python deploy/local/stack.py up [--only kafka|neo4j]
+    python deploy/local/stack.py down [--only kafka|neo4j]
+    python deploy/local/stack.py status | logs
+
+Jars come from Maven Central (`mvn dependency:copy-dependencies`, cached in ~/.m2 and under
+.stack/lib). `up` is idempotent: a running service that answers is reused. `down` stops what the
+pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT (7687).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+START_TIMEOUT_S = float(os.environ.get("LINEAGE_STACK_START_TIMEOUT", "180"))
+
+
+class StackError(Exception):
+    """A service cannot be installed, started or stopped; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    kafka_port: int
+    controller_port: int
+    bolt_port: int
+    password: str
+    kafka_heap: str
+    neo4j_heap: str
+    neo4j_pagecache: str
+
+    @classmethod
+    def from_env(cls) -> Config:
+        kafka_port = int(os.environ.get("LINEAGE_STACK_KAFKA_PORT", "9092"))
+        return cls(
+            root=Path(os.environ.get("LINEAGE_STACK_DIR", REPO / ".stack")),
+            kafka_port=kafka_port,
+            controller_port=int(
+                os.environ.get("LINEAGE_STACK_KAFKA_CONTROLLER_PORT", str(kafka_port + 1000))
+            ),
+            bolt_port=int(os.environ.get("LINEAGE_STACK_BOLT_PORT", "7687")),
+            password=os.environ.get("LINEAGE_NEO4J_PASSWORD", "lineage-stream"),
+            kafka_heap=os.environ.get("LINEAGE_STACK_KAFKA_HEAP", "512m"),
+            neo4j_heap=os.environ.get("LINEAGE_STACK_NEO4J_HEAP", "768m"),
+            neo4j_pagecache=os.environ.get("LINEAGE_STACK_NEO4J_PAGECACHE", "256m"),
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+
+def say(text: str) -> None:
+    print(f"[stack] {text}", flush=True)
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("java", "javac", "mvn") if shutil.which(tool) is None]
+    if missing:
+        raise StackError(
+            f"{', '.join(missing)} not found. Install a JDK 17+ and Maven, e.g. "
+            "`apt-get update && apt-get install -y openjdk-17-jdk-headless maven`."
+        )
+
+
+def _digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _run_with_progress(command: list[str], log: Path, what: str) -> None:
+    """Run a slow command, printing a line every 10 s so nobody wonders whether it hangs."""
+    started = time.monotonic()
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            time.sleep(0.5)
+            elapsed = time.monotonic() - started
+            if int(elapsed) % 10 == 0 and elapsed > 9.5:
+                say(f"{what}: still working ({elapsed:.0f} s)")
+                time.sleep(0.6)
+    if process.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise StackError(f"{what} failed (exit {process.returncode}); see {log}:\n{tail}")
+
+
+def install_jars(config: Config, service: str) -> Path:
+    """Copy the service's jars from Maven Central into .stack/lib/<service> once per pom."""
+    pom = HERE / service / "pom.xml"
+    lib = config.root / "lib" / service
+    stamp = lib / f".pom-{_digest(pom)}"
+    if stamp.exists():
+        return lib
+    shutil.rmtree(lib, ignore_errors=True)
+    lib.mkdir(parents=True)
+    say(f"downloading {service} jars from Maven Central (first run only)")
+    _run_with_progress(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib}",
+        ],
+        config.root / "logs" / f"mvn-{service}.log",
+        f"mvn {service}",
+    )
+    stamp.touch()
+    return lib
+
+
+def compile_neo4j_launcher(config: Config, lib: Path) -> Path:
+    source = HERE / "neo4j" / "Neo4jServer.java"
+    classes = config.root / "classes" / f"neo4j-{_digest(source)}"
+    if (classes / "Neo4jServer.class").exists():
+        return classes
+    classes.mkdir(parents=True, exist_ok=True)
+    _run_with_progress(
+        ["javac", "-d", str(classes), "-cp", f"{lib}/*", str(source)],
+        config.root / "logs" / "javac-neo4j.log",
+        "javac Neo4jServer",
+    )
+    return classes
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_file(config: Config, service: str) -> Path:
+    return config.root / f"{service}.pid"
+
+
+def _alive_pid(config: Config, service: str) -> int | None:
+    path = _pid_file(config, service)
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        path.unlink(missing_ok=True)
+        return None
+    return pid
+
+
+def kafka_answers(config: Config, timeout: float = 3.0) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        metadata = AdminClient(
+            {"bootstrap.servers": config.bootstrap, "socket.timeout.ms": 2000}
+        ).list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return bool(metadata.brokers)
+
+
+def neo4j_answers(config: Config) -> bool:
+    from neo4j import GraphDatabase
+    from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+
+    if _alive_pid(config, "neo4j") and not _neo4j_ready_file(config).exists():
+        return False  # ours, still setting the password: a login now would count as a failure
+    try:
+        with GraphDatabase.driver(
+            config.bolt_uri, auth=("neo4j", config.password), connection_timeout=3
+        ) as driver:
+            records, _, _ = driver.execute_query("RETURN 1 AS ok")
+            return bool(records and records[0]["ok"] == 1)
+    except (AuthError, ServiceUnavailable, Neo4jError, OSError):
+        return False
+
+
+def _kafka_command(config: Config) -> list[str]:
+    lib = install_jars(config, "kafka")
+    data = config.root / "kafka"
+    properties = config.root / "kafka.properties"
+    properties.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{config.controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},"
+                f"CONTROLLER://127.0.0.1:{config.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                # Real Spark events reach megabytes: 16 MB events must fit, with headroom.
+                "message.max.bytes=33554432",
+                "replica.fetch.max.bytes=33554432",
+                "socket.request.max.bytes=104857600",
+                "auto.create.topics.enable=true",
+                "log.retention.hours=168",
+                "",
+            ]
+        )
+    )
+    java = [
+        "java",
+        f"-Xmx{config.kafka_heap}",
+        "-Xms128m",
+        f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}",
+        "-cp",
+        f"{lib}/*",
+    ]
+    if not (data / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        _run_with_progress(
+            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+            config.root / "logs" / "kafka-format.log",
+            "format Kafka storage",
+        )
+    return [*java, "kafka.Kafka", str(properties)]
+
+
+def _neo4j_command(config: Config) -> list[str]:
+    lib = install_jars(config, "neo4j")
+    classes = compile_neo4j_launcher(config, lib)
+    conf = config.root / "neo4j.conf"
+    address = f"127.0.0.1:{config.bolt_port}"
+    conf.write_text(
+        "\n".join(
+            [
+                "server.bolt.enabled=true",
+                f"server.bolt.listen_address={address}",
+                f"server.bolt.advertised_address={address}",
+                "dbms.security.auth_enabled=true",
+                f"server.memory.pagecache.size={config.neo4j_pagecache}",
+                "db.tx_log.rotation.retention_policy=2 files",
+                "",
+            ]
+        )
+    )
+    return [
+        "java",
+        f"-Xmx{config.neo4j_heap}",
+        "-Xms256m",
+        "-XX:+UseG1GC",
+        "--add-opens=java.base/java.nio=ALL-UNNAMED",
+        "--add-opens=java.base/java.io=ALL-UNNAMED",
+        "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+        "--add-opens=java.base/java.lang=ALL-UNNAMED",
+        "-cp",
+        f"{classes}:{lib}/*",
+        "Neo4jServer",
+        str(config.root / "neo4j"),
+        str(conf),
+        str(_neo4j_ready_file(config)),
+    ]
+
+
+def _neo4j_ready_file(config: Config) -> Path:
+    return config.root / "neo4j.ready"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: Callable[[Config], int]
+    answers: Callable[[Config], bool]
+    command: Callable[[Config], list[str]]
+
+
+SERVICES = {
+    "kafka": Service("kafka", lambda c: c.kafka_port, kafka_answers, _kafka_command),
+    "neo4j": Service("neo4j", lambda c: c.bolt_port, neo4j_answers, _neo4j_command),
+}
+
+
+def _log(config: Config, service: str) -> Path:
+    return config.root / "logs" / f"{service}.log"
+
+
+def start(config: Config, service: Service) -> bool:
+    """Start the service unless it already answers; returns whether this call started it."""
+    port = service.port(config)
+    if _alive_pid(config, service.name) or _port_open(port):
+        if _wait(config, service, None, deadline=time.monotonic() + 30):
+            say(f"{service.name} already running on 127.0.0.1:{port}; reusing it")
+            return False
+        raise StackError(
+            f"port {port} is taken but {service.name} does not answer there; stop whatever "
+            f"holds it (`ss -ltnp | grep {port}`) or choose another port "
+            f"(LINEAGE_STACK_{'KAFKA' if service.name == 'kafka' else 'BOLT'}_PORT)"
+        )
+    command = service.command(config)
+    _neo4j_ready_file(config).unlink(missing_ok=True)
+    log = _log(config, service.name)
+    env = {
+        **os.environ,
+        "LINEAGE_NEO4J_PASSWORD": config.password,
+        "LINEAGE_NEO4J_PASSWORD_IS_SET": "1" if _password_marker(config).exists() else "0",
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=config.root,
+        )
+    _pid_file(config, service.name).write_text(str(process.pid))
+    say(f"starting {service.name} (pid {process.pid}) on 127.0.0.1:{port}")
+    if not _wait(config, service, process, deadline=time.monotonic() + START_TIMEOUT_S):
+        stop(config, service.name)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise StackError(
+            f"{service.name} did not answer within {START_TIMEOUT_S:.0f} s; log {log}:\n{tail}"
+        )
+    if service.name == "neo4j":
+        _password_marker(config).touch()
+    return True
+
+
+def _password_marker(config: Config) -> Path:
+    digest = hashlib.sha256(config.password.encode()).hexdigest()[:16]
+    return config.root / "neo4j" / f".password-{digest}"
+
+
+def _wait(
+    config: Config, service: Service, process: subprocess.Popen[bytes] | None, deadline: float
+) -> bool:
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = "\n".join(
+                _log(config, service.name).read_text(errors="replace").splitlines()[-25:]
+            )
+            raise StackError(
+                f"{service.name} exited with {process.returncode} while starting:\n{tail}"
+            )
+        if _port_open(service.port(config)) and service.answers(config):
+            say(f"{service.name} ready after {time.monotonic() - started:.1f} s")
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def stop(config: Config, name: str, timeout: float = 30) -> bool:
+    """Stop the process the pid file names; returns whether one was running."""
+    pid = _alive_pid(config, name)
+    if pid is None:
+        return False
+    say(f"stopping {name} (pid {pid})")
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        say(f"{name} ignored SIGTERM for {timeout:.0f} s; killing it")
+        os.killpg(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.1)
+    _pid_file(config, name).unlink(missing_ok=True)
+    port = SERVICES[name].port(config)
+    deadline = time.monotonic() + 10
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as stopped.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def up(config: Config, only: list[str]) -> list[str]:
+    """Start the named services; returns those this call started."""
+    require_tools()
+    for folder in ("logs", "lib", "classes"):
+        (config.root / folder).mkdir(parents=True, exist_ok=True)
+    started = [name for name in only if start(config, SERVICES[name])]
+    say(f"Kafka  bootstrap {config.bootstrap}")
+    say(f"Neo4j  {config.bolt_uri}  user neo4j  password {config.password}")
+    return started
+
+
+def down(config: Config, only: list[str]) -> None:
+    stopped = [name for name in only if stop(config, name)]
+    say(f"stopped {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status", "logs"])
+    parser.add_argument("--only", choices=sorted(SERVICES), action="append")
+    args = parser.parse_args(argv)
+    config = Config.from_env()
+    only = args.only or list(SERVICES)
+    try:
+        if args.command == "up":
+            up(config, only)
+        elif args.command == "down":
+            down(config, only)
+        elif args.command == "status":
+            for name in only:
+                port = SERVICES[name].port(config)
+                state = "up" if SERVICES[name].answers(config) else "down"
+                print(f"{name:6} 127.0.0.1:{port}  {state}  pid {_alive_pid(config, name) or '-'}")
+        else:
+            for name in only:
+                print(f"==> {_log(config, name)} <==")
+                if _log(config, name).exists():
+                    print(
+                        "\n".join(_log(config, name).read_text(errors="replace").splitlines()[-40:])
+                    )
+    except StackError as exc:
+        print(f"[stack] error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
