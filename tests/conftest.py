@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _load_stack() -> ModuleType:
     spec = importlib.util.spec_from_file_location("lineage_stack", REPO / "deploy/local/stack.py")
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["lineage_stack"] = module
     spec.loader.exec_module(module)

@@ -1,4 +1,4 @@
-"""Test harness for the real stack: the worker as a subprocess, producing, polling, graph snapshots."""
+"""Real-stack test harness: the worker as a subprocess, producing, polling, graph snapshots."""
 
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def snapshot(driver: Driver, database: str = "neo4j") -> GraphSnapshot:
         database_=database,
     )
     for record in records:
-        key = f"{_key(record['la'], record['pa'])} -{record['type']}-> {_key(record['lb'], record['pb'])}"
+        source, target = _key(record["la"], record["pa"]), _key(record["lb"], record["pb"])
+        key = f"{source} -{record['type']}-> {target}"
         assert key not in edges, f"duplicate edge {key}"
         edges[key] = {k: _plain(v) for k, v in record["pr"].items()}
     return GraphSnapshot(nodes, edges)

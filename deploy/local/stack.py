@@ -12,6 +12,7 @@ pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import base64
 import hashlib
 import os
@@ -381,10 +382,8 @@ def stop(config: Config, name: str, timeout: float = 30) -> bool:
     if pid is None:
         return False
     say(f"stopping {name} (pid {pid})")
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)

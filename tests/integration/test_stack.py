@@ -1,4 +1,4 @@
-"""The fixtures are real: Kafka round-trips with every codec, Neo4j enforces constraints and auth."""
+"""The fixtures are real: Kafka round-trips every codec; Neo4j enforces constraints and auth."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def test_neo4j_enforces_uniqueness_constraints(neo4j_driver: Driver) -> None:
 
 
 def test_neo4j_refuses_a_wrong_password(neo4j_uri: str) -> None:
-    with GraphDatabase.driver(neo4j_uri, auth=("neo4j", "not-the-password")) as driver:
-        with pytest.raises(AuthError):
-            driver.verify_connectivity()
+    with (
+        GraphDatabase.driver(neo4j_uri, auth=("neo4j", "not-the-password")) as driver,
+        pytest.raises(AuthError),
+    ):
+        driver.verify_connectivity()
