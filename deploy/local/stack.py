@@ -12,8 +12,8 @@ pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import base64
+import contextlib
 import hashlib
 import os
 import shutil
