@@ -166,9 +166,9 @@ def snapshot(driver: Driver, database: str = "neo4j") -> GraphSnapshot:
 
 
 def clear_graph(driver: Driver, database: str = "neo4j") -> None:
-    driver.execute_query(
-        "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS", database_=database
-    )
+    with driver.session(database=database) as session:
+        # CALL ... IN TRANSACTIONS needs an implicit (auto-commit) transaction.
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS").consume()
 
 
 class WorkerProcess:
