@@ -4,7 +4,6 @@ input mixed in), the exact graph and dead-letter topic out."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from lineage_stream.cli import spark_key
 from tests.harness import (
     ConsumedMessage,
     WorkerProcess,
+    clear_graph,
     consume_all,
     produce,
     unique,
@@ -35,6 +35,7 @@ APP_RUN = "019299c5-12f5-7946-b5b2-c6abab662e20"
 HIVE = "hive://dataproc-producer-test-m:9083"
 WAREHOUSE = "hdfs://dataproc-producer-test-m/user/hive/warehouse"
 MAX_EVENT_BYTES = 64 * 1024
+CODECS = ("gzip", "snappy", "lz4", "zstd")
 
 
 def at(clock: str) -> datetime:
@@ -142,9 +143,7 @@ class Ingested:
 @pytest.fixture(scope="module")
 def ingested(
     kafka_bootstrap: str, neo4j_uri: str, neo4j_driver: Driver, tmp_path_factory: Any
-) -> Iterator[Ingested]:
-    from tests.harness import clear_graph
-
+) -> Ingested:
     clear_graph(neo4j_driver)
     topic = unique("spark")
     create_topic(kafka_bootstrap, topic, partitions=3)
@@ -153,7 +152,7 @@ def ingested(
     keyed = [(spark_key(orjson.loads(raw)), raw) for raw in shuffled]
     bad = [(None, raw) for raw, _ in bad_inputs().values()]
     mixed = keyed[:6] + bad[:3] + keyed[6:14] + bad[3:] + keyed[14:]
-    for codec, chunk in zip(["gzip", "snappy", "lz4", "zstd"], [mixed[i::4] for i in range(4)]):
+    for codec, chunk in zip(CODECS, [mixed[i::4] for i in range(4)], strict=True):
         produce(kafka_bootstrap, topic, chunk, compression=codec)
 
     log = tmp_path_factory.mktemp("worker") / "worker.log"
@@ -166,10 +165,12 @@ def ingested(
         )
         return records[0]["n"] == len(EXPECTED_RUNS)
 
-    wait_until(finished, timeout=90, what="the seven Dataproc runs to finish in Neo4j")
-    dead_letters = consume_all(kafka_bootstrap, f"{topic}.dlq", expected=len(bad))
-    exit_code = worker.stop()
-    yield Ingested(neo4j_driver, dead_letters, exit_code)
+    try:
+        wait_until(finished, timeout=90, what="the seven Dataproc runs to finish in Neo4j")
+        dead_letters = consume_all(kafka_bootstrap, f"{topic}.dlq", expected=len(bad))
+    finally:
+        exit_code = worker.stop()
+    return Ingested(neo4j_driver, dead_letters, exit_code)
 
 
 def test_every_run_is_paired_into_one_process(ingested: Ingested) -> None:
