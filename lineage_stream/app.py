@@ -76,7 +76,11 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         stream_buffer_maxsize=max(4096, settings.batch_size * 2),
         broker_commit_interval=1.0,
     )
-    runs = app.Table(RUN_TABLE, default=None, partitions=partitions)
+    # bytes keys and values select Faust's raw codec: what the changelog restores is what
+    # was stored.
+    runs = app.Table(
+        RUN_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
+    )
     source = app.topic(
         settings.topic,
         tick_topic_name(settings),

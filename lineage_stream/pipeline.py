@@ -70,7 +70,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        runs: MutableMapping[str, bytes],
+        runs: MutableMapping[bytes, bytes],
         writer: Neo4jWriter,
         dead_letter: DeadLetter,
         max_event_bytes: int,
@@ -105,7 +105,7 @@ class Pipeline:
                 state = fold(previous.state if previous else None, event)
                 touched[run_id] = StoredRun(partition=message.partition, seen_at=now, state=state)
                 self._in_event_context(context)
-                self._runs[run_id] = touched[run_id].model_dump_json().encode()
+                self._runs[run_id.encode()] = touched[run_id].model_dump_json().encode()
         runs = {run_id: stored.state for run_id, stored in touched.items()}
         try:
             await self._writer.write(build_batch([event for _, event in accepted], runs.values()))
@@ -141,14 +141,14 @@ class Pipeline:
         return refused
 
     def _load(self, run_id: str) -> StoredRun | None:
-        raw = self._runs.get(run_id)
+        raw = self._runs.get(run_id.encode())
         return None if raw is None else StoredRun.model_validate_json(raw)
 
     async def sweep(self, partition: int, context: object) -> list[RunState]:
         """Abandon stale open runs of one partition and forget finished ones; returns abandoned."""
         now = self._clock()
         abandoned: list[RunState] = []
-        forget: list[str] = []
+        forget: list[bytes] = []
         for run_id, raw in list(self._runs.items()):
             stored = StoredRun.model_validate_json(raw)
             if stored.partition != partition:

@@ -159,7 +159,9 @@ def snapshot(driver: Driver, database: str = "neo4j") -> GraphSnapshot:
     )
     for record in records:
         source, target = _key(record["la"], record["pa"]), _key(record["lb"], record["pb"])
-        key = f"{source} -{record['type']}-> {target}"
+        # One DERIVES edge per job that derives the field, so the job is part of its identity.
+        via = record["pr"].get("jobName", "") if record["type"] == "DERIVES" else ""
+        key = f"{source} -{record['type']}{via and f' {via}'}-> {target}"
         assert key not in edges, f"duplicate edge {key}"
         edges[key] = {k: _plain(v) for k, v in record["pr"].items()}
     return GraphSnapshot(nodes, edges)
