@@ -75,6 +75,8 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         web_host="127.0.0.1",
         stream_buffer_maxsize=max(4096, settings.batch_size * 2),
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
     )
     # bytes keys and values select Faust's raw codec: what the changelog restores is what
     # was stored.

@@ -180,11 +180,6 @@ SET p.durationMs = CASE WHEN p.startedAt IS NULL OR p.endedAt IS NULL THEN null
 WITH p, row
 MERGE (j:Job {namespace: row.jobNamespace, name: row.jobName})
 MERGE (j)-[:HAS_RUN]->(p)
-WITH p, row, j, coalesce(p.startedAt, p.firstEventAt) AS runAt
-SET j.lastRunId = CASE WHEN j.lastRunAt IS NULL OR runAt > j.lastRunAt
-      OR (runAt = j.lastRunAt AND p.runId >= j.lastRunId) THEN p.runId ELSE j.lastRunId END
-SET j.lastRunAt = CASE WHEN j.lastRunId = p.runId THEN runAt ELSE j.lastRunAt END,
-    j.lastRunState = CASE WHEN j.lastRunId = p.runId THEN p.state ELSE j.lastRunState END
 """
 
 LINK_PARENTS: Final = """
@@ -229,10 +224,27 @@ WITH p, d, o, row,
 SET o.rowCount = CASE WHEN newStats THEN row.rowCount ELSE o.rowCount END,
     o.bytes = CASE WHEN newStats THEN row.bytes ELSE o.bytes END,
     o.statsAt = CASE WHEN newStats THEN row.statsAt ELSE o.statsAt END
-WITH p, d, row
+"""
+
+# One row per dataset (GraphBatch.last_writes): a clause sees no earlier row's writes.
+UPDATE_LAST_WRITTEN: Final = """
+UNWIND $rows AS row
+MATCH (d:Dataset {namespace: row.namespace, name: row.name})
+WITH d, row
 WHERE d.lastWrittenAt IS NULL OR row.at > d.lastWrittenAt
-  OR (row.at = d.lastWrittenAt AND p.runId > d.lastWrittenBy)
-SET d.lastWrittenAt = row.at, d.lastWrittenBy = p.runId
+  OR (row.at = d.lastWrittenAt AND row.runId >= d.lastWrittenBy)
+SET d.lastWrittenAt = row.at, d.lastWrittenBy = row.runId
+"""
+
+# One row per job (GraphBatch.job_last_runs); runs are ordered by startedAt, else first event.
+UPDATE_JOB_LAST_RUN: Final = """
+UNWIND $rows AS row
+MATCH (j:Job {namespace: row.jobNamespace, name: row.jobName})
+MATCH (p:Process {runId: row.runId})
+WITH j, p, coalesce(p.startedAt, p.firstEventAt) AS runAt
+WHERE j.lastRunId IS NULL OR j.lastRunId = p.runId OR runAt > j.lastRunAt
+  OR (runAt = j.lastRunAt AND p.runId > j.lastRunId)
+SET j.lastRunId = p.runId, j.lastRunAt = runAt, j.lastRunState = p.state
 """
 
 _JOB_EDGE_PROPERTIES: Final = """

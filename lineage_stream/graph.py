@@ -51,12 +51,38 @@ class GraphBatch:
     def is_empty(self) -> bool:
         return not any(getattr(self, f.name) for f in fields(self))
 
-    def location_aliases(self) -> list[str]:
-        """Aliases of the location-keyed datasets in this batch, to look up in the graph."""
-        table_keyed = {(row["namespace"], row["name"]) for row in self.datasets if row["aliases"]}
-        keys = {(row["namespace"], row["name"]) for row in self.datasets} - table_keyed
-        keys |= {(row["fromNamespace"], row["fromName"]) for row in self.derivations}
-        return sorted(DatasetKey(*key).alias for key in keys)
+    def last_writes(self) -> list[Row]:
+        """Per dataset, the newest (time, run) that wrote it in this batch.
+
+        Cypher evaluates a clause for all rows before the next clause, so a guarded update
+        must see at most one row per node; this is that row.
+        """
+        newest: dict[tuple[str, str], Row] = {}
+        for row in self.run_outputs:
+            key = (row["namespace"], row["name"])
+            current = newest.get(key)
+            if current is None or (row["at"], row["runId"]) > (current["at"], current["runId"]):
+                newest[key] = row
+        return [
+            {"namespace": r["namespace"], "name": r["name"], "at": r["at"], "runId": r["runId"]}
+            for r in newest.values()
+        ]
+
+    def job_last_runs(self) -> list[Row]:
+        """Per job, the run of this batch that started last (one row per job, as above)."""
+        newest: dict[tuple[str, str], Row] = {}
+        for row in self.processes:
+            key = (row["jobNamespace"], row["jobName"])
+            current = newest.get(key)
+            if current is None or (row["runAt"], row["runId"]) > (
+                current["runAt"],
+                current["runId"],
+            ):
+                newest[key] = row
+        return [
+            {"jobNamespace": key[0], "jobName": key[1], "runId": row["runId"]}
+            for key, row in newest.items()
+        ]
 
 
 def _later(current: Row | None, candidate: Row, at_key: str, value_keys: Iterable[str]) -> None:
@@ -70,7 +96,8 @@ def _later(current: Row | None, candidate: Row, at_key: str, value_keys: Iterabl
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, known_aliases: Mapping[str, DatasetKey]) -> None:
+        self.known_aliases = known_aliases
         self.jobs: dict[tuple[str, str], Row] = {}
         self.datasets: dict[DatasetKey, Row] = {}
         self.run_inputs: dict[tuple[str, DatasetKey], Row] = {}
@@ -106,8 +133,18 @@ class _Builder:
         _later(current, row, "descriptionAt", ("description",))
         _later(current, row, "ownersAt", ("owners",))
 
-    def add_dataset(self, dataset: Dataset, at: datetime) -> DatasetIdentity:
+    def resolve(self, key: DatasetKey) -> DatasetKey:
+        """A location the graph knows as an alias of a table-keyed dataset becomes that key."""
+        return self.known_aliases.get(key.alias, key)
+
+    def identify(self, dataset: Dataset) -> DatasetIdentity:
         identity = identify(dataset)
+        if identity.aliases:
+            return identity
+        return DatasetIdentity(key=self.resolve(identity.key), aliases=())
+
+    def add_dataset(self, dataset: Dataset, at: datetime) -> DatasetIdentity:
+        identity = self.identify(dataset)
         schema, source = schema_of(dataset), data_source_of(dataset)
         row: Row = {
             "namespace": identity.key.namespace,
@@ -180,7 +217,7 @@ class _Builder:
                 (run_id, key), {"runId": run_id, "namespace": key.namespace, "name": key.name}
             )
         for dataset in outputs:
-            key = identify(dataset).key
+            key = self.identify(dataset).key
             stats = statistics_of(dataset)
             row = {
                 "runId": run_id,
@@ -205,12 +242,12 @@ class _Builder:
             lineage = column_lineage_of(dataset)
             if lineage is None:
                 continue
-            target = identify(dataset).key
+            target = self.identify(dataset).key
             for output_field, input_fields in lineage.fields.items():
                 self._add_field(target, output_field)
                 for ref in input_fields:
                     location = location_key(ref.namespace, ref.name)
-                    source = resolve.get(location, location)
+                    source = resolve.get(location) or self.resolve(location)
                     self._add_field(source, ref.field)
                     self._add_derivation(job, source, ref.field, target, output_field, ref)
 
@@ -298,9 +335,37 @@ def process_row(state: RunState) -> Row:
     }
 
 
-def build_batch(events: Iterable[Event], states: Iterable[RunState]) -> GraphBatch:
-    """Rows for every node and edge that these events and run summaries describe."""
-    builder = _Builder()
+def location_aliases(events: Iterable[Event]) -> list[str]:
+    """Aliases of every location these events name, to look up in the graph before building."""
+    aliases: set[str] = set()
+    for event in events:
+        datasets: list[Dataset] = (
+            [event.dataset] if isinstance(event, DatasetEvent) else [*event.inputs, *event.outputs]
+        )
+        named_by_table: set[str] = set()
+        for dataset in datasets:
+            identity = identify(dataset)
+            named_by_table.update(identity.aliases)
+            if not identity.aliases:
+                aliases.add(identity.key.alias)
+            lineage = column_lineage_of(dataset)
+            for refs in lineage.fields.values() if lineage else ():
+                aliases.update(location_key(ref.namespace, ref.name).alias for ref in refs)
+        aliases -= named_by_table
+    return sorted(aliases)
+
+
+def build_batch(
+    events: Iterable[Event],
+    states: Iterable[RunState],
+    known_aliases: Mapping[str, DatasetKey] | None = None,
+) -> GraphBatch:
+    """Rows for every node and edge that these events and run summaries describe.
+
+    `known_aliases` maps locations the graph already knows as aliases of a table-keyed dataset
+    (see `location_aliases`) to that dataset's key.
+    """
+    builder = _Builder(known_aliases or {})
     for event in events:
         if isinstance(event, RunEvent):
             _add_lineage(
@@ -325,40 +390,4 @@ def build_batch(events: Iterable[Event], states: Iterable[RunState]) -> GraphBat
         job_outputs=list(builder.job_outputs.values()),
         fields=list(builder.fields.values()),
         derivations=list(builder.derivations.values()),
-    )
-
-
-def resolve_aliases(batch: GraphBatch, found: Mapping[str, DatasetKey]) -> GraphBatch:
-    """Rewrite location keys that the graph already knows as aliases of a table-keyed dataset."""
-    if not found:
-        return batch
-
-    def remap(row: Row, ns: str = "namespace", name: str = "name") -> Row:
-        target = found.get(DatasetKey(row[ns], row[name]).alias)
-        if target is None:
-            return row
-        return {**row, ns: target.namespace, name: target.name}
-
-    datasets: dict[tuple[str, str], Row] = {}
-    for row in batch.datasets:
-        moved = remap(row)
-        key = (moved["namespace"], moved["name"])
-        if key in datasets:
-            _later(datasets[key], moved, "schemaAt", ("fields", "fieldTypes"))
-            _later(datasets[key], moved, "dataSourceAt", ("dataSource",))
-        else:
-            datasets[key] = moved
-    return GraphBatch(
-        jobs=batch.jobs,
-        datasets=list(datasets.values()),
-        processes=batch.processes,
-        run_inputs=[remap(row) for row in batch.run_inputs],
-        run_outputs=[remap(row) for row in batch.run_outputs],
-        job_inputs=[remap(row) for row in batch.job_inputs],
-        job_outputs=[remap(row) for row in batch.job_outputs],
-        fields=[remap(row) for row in batch.fields],
-        derivations=[
-            remap(remap(row, "fromNamespace", "fromName"), "toNamespace", "toName")
-            for row in batch.derivations
-        ],
     )

@@ -10,30 +10,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from lineage_stream import cypher
 from lineage_stream.errors import GraphUnavailable
-from lineage_stream.graph import GraphBatch, resolve_aliases
+from lineage_stream.graph import build_batch, location_aliases
 from lineage_stream.naming import DatasetKey
+from lineage_stream.openlineage import Event
+from lineage_stream.pairing import RunState
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
 
 
-async def _write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
-    aliases = batch.location_aliases()
+async def _write_batch(
+    tx: AsyncManagedTransaction, events: Sequence[Event], states: Sequence[RunState]
+) -> None:
+    known: dict[str, DatasetKey] = {}
+    aliases = location_aliases(events)
     if aliases:
         result = await tx.run(cypher.RESOLVE_ALIASES, aliases=aliases)
-        found = {
+        known = {
             record["alias"]: DatasetKey(record["namespace"], record["name"])
             async for record in result
         }
-        batch = resolve_aliases(batch, found)
+    batch = build_batch(events, states, known)
     steps = (
         (cypher.UPSERT_JOBS, batch.jobs),
         (cypher.UPSERT_DATASETS, batch.datasets),
@@ -42,6 +47,8 @@ async def _write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
         (cypher.LINK_PARENTS, batch.processes),
         (cypher.LINK_RUN_INPUTS, batch.run_inputs),
         (cypher.LINK_RUN_OUTPUTS, batch.run_outputs),
+        (cypher.UPDATE_LAST_WRITTEN, batch.last_writes()),
+        (cypher.UPDATE_JOB_LAST_RUN, batch.job_last_runs()),
         (cypher.LINK_JOB_INPUTS, batch.job_inputs),
         (cypher.LINK_JOB_OUTPUTS, batch.job_outputs),
         (cypher.UPSERT_FIELDS, batch.fields),
@@ -68,16 +75,19 @@ class Neo4jWriter:
         self._on_retry = on_retry
         self._on_written = on_written
 
-    async def write(self, batch: GraphBatch) -> None:
-        """Write the batch, retrying outages until it lands. Raises only for bad Cypher/data."""
-        if batch.is_empty():
-            return
-        await self._until_written(lambda: self._write_once(batch))
+    async def write(self, events: Sequence[Event], states: Sequence[RunState]) -> None:
+        """Write what these events and run summaries say, retrying outages until it lands.
 
-    async def _write_once(self, batch: GraphBatch) -> None:
+        Raises only Neo4j's refusal of the data itself (a non-retryable client error).
+        """
+        if not events and not states:
+            return
+        await self._until_written(lambda: self._write_once(events, states))
+
+    async def _write_once(self, events: Sequence[Event], states: Sequence[RunState]) -> None:
         started = time.perf_counter()
         async with self._driver.session(database=self._database) as session:
-            await session.execute_write(_write_batch, batch)
+            await session.execute_write(_write_batch, events, states)
         if self._on_written:
             self._on_written(time.perf_counter() - started)
 

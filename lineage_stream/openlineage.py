@@ -170,6 +170,11 @@ def parse(raw: bytes, *, max_bytes: int, now: datetime) -> Event:
 
 def _check_supported(document: dict[str, Any]) -> None:
     event_type = document.get("eventType")
+    if event_type is not None and not isinstance(event_type, str):
+        raise RejectedEvent(
+            RejectReason.INVALID_EVENT,
+            f"eventType must be a string, got {type(event_type).__name__}",
+        )
     if event_type is not None and event_type not in EventType.__members__:
         raise RejectedEvent(
             RejectReason.UNSUPPORTED,

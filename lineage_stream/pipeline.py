@@ -15,7 +15,6 @@ from neo4j.exceptions import Neo4jError
 from pydantic import BaseModel, ConfigDict
 
 from lineage_stream.errors import RejectedEvent, RejectReason
-from lineage_stream.graph import GraphBatch, build_batch, process_row
 from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.openlineage import Event, RunEvent, parse
 from lineage_stream.pairing import RunState, fold
@@ -108,7 +107,7 @@ class Pipeline:
                 self._runs[run_id.encode()] = touched[run_id].model_dump_json().encode()
         runs = {run_id: stored.state for run_id, stored in touched.items()}
         try:
-            await self._writer.write(build_batch([event for _, event in accepted], runs.values()))
+            await self._writer.write([event for _, event in accepted], list(runs.values()))
         except Neo4jError as exc:
             log.error("Neo4j rejected a batch (%s); writing its events one by one", exc.message)
             rejected += await self._write_one_by_one(accepted, runs)
@@ -132,7 +131,7 @@ class Pipeline:
         for message, event in accepted:
             states = [runs[str(event.run.run_id)]] if isinstance(event, RunEvent) else []
             try:
-                await self._writer.write(build_batch([event], states))
+                await self._writer.write([event], states)
             except Neo4jError as exc:
                 detail = f"Neo4j refused the event: {exc.message}"
                 refused.append(
@@ -159,7 +158,7 @@ class Pipeline:
             elif stored.state.terminal is not None and stored.seen_at < now - FINISHED_RUN_GRACE:
                 forget.append(run_id)
         if abandoned:
-            await self._writer.write(GraphBatch(processes=[process_row(s) for s in abandoned]))
+            await self._writer.write([], abandoned)
             log.info("abandoned %d runs of partition %d", len(abandoned), partition)
         self._in_event_context(context)
         for run_id in forget:

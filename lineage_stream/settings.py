@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         default=6, ge=1, description="Partitions of the topic when the worker has to create it."
     )
 
+    kafka_session_timeout_s: float = Field(
+        default=30.0,
+        ge=6.0,
+        description="How long a silent worker keeps its partitions before the group moves them.",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None

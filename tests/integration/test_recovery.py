@@ -155,7 +155,8 @@ def test_kill_9_mid_stream_gives_the_same_graph_as_a_clean_run(
     topic = unique("fleet")
     create_topic(kafka_bootstrap, topic, partitions=4)
     produce(kafka_bootstrap, topic, messages, compression="zstd")
-    small_batches = {"LINEAGE_BATCH_SIZE": "40"}
+    # Short sessions: the group hands a killed worker's partitions over in seconds.
+    small_batches = {"LINEAGE_BATCH_SIZE": "40", "LINEAGE_KAFKA_SESSION_TIMEOUT_S": "6"}
 
     clear_graph(neo4j_driver)
     env = worker_env(kafka_bootstrap, neo4j_uri, topic, **small_batches)

@@ -331,6 +331,14 @@ _DATASETS = [
     dataset("gs://g", "copied.csv"),
     dataset("bigquery", "p.d.t"),
 ]
+# The identity each generated dataset must get, written out by hand.
+_KEYS = {
+    ("s3a://bucket", "/in/a"): DatasetKey("s3://bucket", "/in/a"),
+    ("s3://bucket", "/in/a/"): DatasetKey("s3://bucket", "/in/a"),
+    ("hdfs://nn", "/w/t1"): DatasetKey("hive://m:9083", "db.t1"),
+    ("gs://g", "copied.csv"): DatasetKey("gs://g", "copied.csv"),
+    ("bigquery", "p.d.t"): DatasetKey("bigquery", "p.d.t"),
+}
 
 
 @st.composite
@@ -376,11 +384,10 @@ def test_any_order_and_duplication_folds_to_the_same_state(
     extra = data.draw(st.lists(st.sampled_from(events), max_size=6))
     reference = fold_all(events)
     assert fold_all([*shuffled, *extra]) == reference
-    assert encode_state(fold_all(list(reversed(events)))) is not None
     assert decode_state(encode_state(reference)) == reference
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(event_docs(), min_size=1, max_size=6))
 def test_generated_state_matches_the_rules(docs: list[dict[str, Any]]) -> None:
     events = _events(docs)
@@ -398,10 +405,10 @@ def test_generated_state_matches_the_rules(docs: list[dict[str, Any]]) -> None:
     else:
         assert state.ended_at == min(e.event_time for e in deciders)
         assert state.state.value in {e.event_type.value for e in deciders}
-    inputs = {(d["namespace"], d["name"]) for doc in docs for d in doc["inputs"]}
-    assert len(state.inputs) <= len(inputs)
-    if not inputs:
-        assert state.inputs == frozenset()
+    assert state.inputs == {_KEYS[d["namespace"], d["name"]] for doc in docs for d in doc["inputs"]}
+    assert state.outputs == {
+        _KEYS[d["namespace"], d["name"]] for doc in docs for d in doc["outputs"]
+    }
 
 
 _states = st.builds(
@@ -411,7 +418,7 @@ _states = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_states, _states, _states)
 def test_merge_is_a_join(a: RunState, b: RunState, c: RunState) -> None:
     assert merge(a, b) == merge(b, a)
@@ -420,7 +427,7 @@ def test_merge_is_a_join(a: RunState, b: RunState, c: RunState) -> None:
     assert merge(a, merge(a, b)) == merge(a, b)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_states)
 def test_encode_decode_round_trip(state: RunState) -> None:
     assert decode_state(encode_state(state)) == state
