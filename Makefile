@@ -33,8 +33,8 @@ run: install
 	$(BIN)/python deploy/local/run_demo.py
 
 lint: install
-	$(BIN)/ruff format --check lineage_stream tests bench deploy
-	$(BIN)/ruff check lineage_stream tests bench deploy
+	$(BIN)/ruff format --check lineage_stream tests deploy
+	$(BIN)/ruff check lineage_stream tests deploy
 
 typecheck: install
 	$(BIN)/mypy

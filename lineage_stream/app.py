@@ -21,8 +21,9 @@ from mode.utils.logging import get_logger
 from neo4j import AsyncGraphDatabase
 
 from lineage_stream.dlq import DeadLetterSink
-from lineage_stream.kafka_admin import tick_topic_name
+from lineage_stream.kafka_admin import by_run_topic_name, tick_topic_name
 from lineage_stream.neo4j_writer import Neo4jWriter
+from lineage_stream.openlineage import peek_run_id
 from lineage_stream.pipeline import Message, Pipeline
 from lineage_stream.settings import Settings
 
@@ -83,14 +84,25 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
     runs = app.Table(
         RUN_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
     )
-    source = app.topic(
-        settings.topic,
-        tick_topic_name(settings),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    ticks = tick_topic_name(settings)
+    if settings.repartition_by_run:
+        by_run = app.topic(by_run_topic_name(settings), **raw)
+
+        @app.agent(app.topic(settings.topic, **raw))
+        async def repartition(stream: Any) -> None:
+            # Sends attach to the source event: its offset commits only once they are written.
+            async for event in stream.events():
+                await by_run.send(key=peek_run_id(event.value), value=event.value)
+
+        source = app.topic(by_run_topic_name(settings), ticks, **raw)
+    else:
+        source = app.topic(settings.topic, ticks, **raw)
     driver = AsyncGraphDatabase.driver(
         settings.neo4j_uri,
         auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
@@ -98,7 +110,6 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
     )
     writer = Neo4jWriter(driver, settings.neo4j_database)
     dead_letters = DeadLetterSink(app, settings.dlq_topic)
-    ticks = tick_topic_name(settings)
 
     def set_current_event(event: Any) -> None:
         # Faust routes a table write to the partition of the "current event"; a batch holds

@@ -40,6 +40,10 @@ def tick_topic_name(settings: Settings) -> str:
     return f"{settings.consumer_group}-ticks"
 
 
+def by_run_topic_name(settings: Settings) -> str:
+    return f"{settings.consumer_group}-by-run"
+
+
 def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
     """Create the source, dead-letter and tick topics if missing; return the source partitions."""
     admin = AdminClient(client_config(settings))
@@ -67,6 +71,14 @@ def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
             config={"retention.ms": str(TICK_RETENTION_MS)},
         ),
     ]
+    if settings.repartition_by_run:
+        wanted.append(
+            NewTopic(
+                by_run_topic_name(settings),
+                num_partitions=partitions,
+                config={"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
+            )
+        )
     for topic in wanted:
         if topic.topic not in existing:
             _create(admin, topic)

@@ -168,6 +168,17 @@ def parse(raw: bytes, *, max_bytes: int, now: datetime) -> Event:
     return event
 
 
+def peek_run_id(raw: bytes | None) -> bytes | None:
+    """The runId of an event as a Kafka key, or None when it has none (or is not an event)."""
+    try:
+        document = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return None
+    run = document.get("run") if isinstance(document, dict) else None
+    run_id = run.get("runId") if isinstance(run, dict) else None
+    return run_id.lower().encode() if isinstance(run_id, str) else None
+
+
 def _check_supported(document: dict[str, Any]) -> None:
     event_type = document.get("eventType")
     if event_type is not None and not isinstance(event_type, str):

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
         default=6, ge=1, description="Partitions of the topic when the worker has to create it."
     )
 
+    repartition_by_run: bool = Field(
+        default=False,
+        description="Re-key events by runId through an internal topic before pairing.",
+    )
     kafka_session_timeout_s: float = Field(
         default=30.0,
         ge=6.0,

@@ -328,3 +328,41 @@ def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason(ingested: Inges
 
 def test_sigterm_stops_the_worker_cleanly(ingested: Ingested) -> None:
     assert ingested.exit_code == 0
+
+
+def test_keyless_events_are_repartitioned_by_run(
+    kafka_bootstrap: str, neo4j_uri: str, empty_graph: Driver, tmp_path: Path
+) -> None:
+    """Producers that send no key scatter a run's events over partitions; with
+    LINEAGE_REPARTITION_BY_RUN each run is re-keyed by runId before pairing."""
+    topic = unique("keyless")
+    create_topic(kafka_bootstrap, topic, partitions=3)
+    events = [(DATAPROC / f"{n}.json").read_bytes() for n in range(1, 17)]
+    produce(kafka_bootstrap, topic, [(None, raw) for raw in random.Random(3).sample(events, 16)])
+    env = worker_env(kafka_bootstrap, neo4j_uri, topic, LINEAGE_REPARTITION_BY_RUN="true")
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+
+        def finished() -> bool:
+            worker.assert_alive()
+            records, _, _ = empty_graph.execute_query(
+                "MATCH (p:Process) WHERE p.state = 'COMPLETE' RETURN count(p) AS n"
+            )
+            return records[0]["n"] == len(EXPECTED_RUNS)
+
+        wait_until(finished, timeout=90, what="the seven runs, repartitioned")
+        records, _, _ = empty_graph.execute_query(
+            "MATCH (p:Process) RETURN p.runId AS run, p.durationMs AS ms"
+        )
+        assert {r["run"]: r["ms"] for r in records} == {
+            run_id: expected[4] for run_id, expected in EXPECTED_RUNS.items()
+        }
+        group = env["LINEAGE_CONSUMER_GROUP"]
+        rekeyed = consume_all(kafka_bootstrap, f"{group}-by-run", expected=16)
+        by_partition: dict[bytes | None, set[int]] = {}
+        for message in rekeyed:
+            by_partition.setdefault(message.key, set()).add(message.partition)
+        assert set(by_partition) == {run.encode() for run in EXPECTED_RUNS}
+        assert all(len(partitions) == 1 for partitions in by_partition.values())
+    finally:
+        assert worker.stop() == 0

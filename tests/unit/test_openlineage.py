@@ -19,6 +19,7 @@ from lineage_stream.openlineage import (
     job_type_of,
     parent_of,
     parse,
+    peek_run_id,
     schema_of,
     statistics_of,
     symlinks_of,
@@ -431,3 +432,21 @@ def test_unknown_top_level_fields_are_kept() -> None:
 def test_dataproc_samples_order_and_types() -> None:
     types = [json.loads(sample(f"{DATAPROC}/{n}.json"))["eventType"] for n in range(1, 17)]
     assert [dataproc(n).event_type for n in range(1, 17)] == types  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (
+            b'{"run": {"runId": "0192ABCD-0000-7000-8000-000000000001"}}',
+            b"0192abcd-0000-7000-8000-000000000001",
+        ),
+        (b'{"dataset": {"namespace": "n", "name": "x"}}', None),
+        (b'{"run": {"runId": 5}}', None),
+        (b"[1]", None),
+        (b"not json", None),
+        (None, None),
+    ],
+)
+def test_peek_run_id_gives_the_repartition_key(raw: bytes | None, key: bytes | None) -> None:
+    assert peek_run_id(raw) == key
