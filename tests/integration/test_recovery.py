@@ -1,5 +1,5 @@
-"""Faults and time on the real stack: kill -9 mid-stream loses and duplicates nothing; quiet
-runs are abandoned by the sweep and completed by a late terminal event."""
+"""Time on the real stack: quiet runs are abandoned by the sweep and completed by a late
+terminal event."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ from neo4j import Driver
 
 from lineage_stream.cli import spark_key
 from tests.harness import (
-    GraphSnapshot,
     WorkerProcess,
-    clear_graph,
     produce,
-    snapshot,
     unique,
     wait_until,
 )
@@ -132,71 +129,6 @@ def spark_fleet(applications: int, seed: int) -> list[tuple[bytes | None, bytes]
         rng.shuffle(events)
         messages += [(spark_key(e), orjson.dumps(e)) for e in events]
     return messages
-
-
-def run_count(driver: Driver, where: str = "true") -> int:
-    records, _, _ = driver.execute_query(f"MATCH (p:Process) WHERE {where} RETURN count(p) AS n")
-    return int(records[0]["n"])
-
-
-def drain(worker: WorkerProcess, driver: Driver, runs: int, timeout: float = 180) -> None:
-    def done() -> bool:
-        worker.assert_alive()
-        return run_count(driver, "p.state IN ['COMPLETE', 'FAIL']") == runs
-
-    wait_until(done, timeout=timeout, what=f"{runs} finished runs")
-
-
-def test_kill_9_mid_stream_gives_the_same_graph_as_a_clean_run(
-    kafka_bootstrap: str, neo4j_uri: str, neo4j_driver: Driver, tmp_path: Path
-) -> None:
-    messages = spark_fleet(applications=80, seed=11)
-    runs = len({orjson.loads(value)["run"]["runId"] for _, value in messages})
-    topic = unique("fleet")
-    create_topic(kafka_bootstrap, topic, partitions=4)
-    produce(kafka_bootstrap, topic, messages, compression="zstd")
-    # Short sessions: the group hands a killed worker's partitions over in seconds.
-    small_batches = {"LINEAGE_BATCH_SIZE": "40", "LINEAGE_KAFKA_SESSION_TIMEOUT_S": "6"}
-
-    clear_graph(neo4j_driver)
-    env = worker_env(kafka_bootstrap, neo4j_uri, topic, **small_batches)
-    for attempt in range(3):
-        worker = WorkerProcess(env, tmp_path / "crashing.log").start()
-        floor = (attempt + 1) * runs // 5
-        wait_until(
-            lambda floor=floor, worker=worker: (
-                worker.assert_alive() or run_count(neo4j_driver) >= floor
-            ),
-            timeout=120,
-            what=f"at least {floor} runs before kill -9 number {attempt + 1}",
-        )
-        worker.kill()
-    worker = WorkerProcess(env, tmp_path / "crashing.log").start()
-    try:
-        drain(worker, neo4j_driver, runs)
-    finally:
-        assert worker.stop() == 0
-    after_crashes = snapshot(neo4j_driver)
-
-    clear_graph(neo4j_driver)
-    clean_env = worker_env(kafka_bootstrap, neo4j_uri, topic, **small_batches)
-    worker = WorkerProcess(clean_env, tmp_path / "clean.log").start()
-    try:
-        drain(worker, neo4j_driver, runs)
-    finally:
-        assert worker.stop() == 0
-    clean = snapshot(neo4j_driver)
-
-    assert after_crashes.nodes, "the fleet produced no graph"
-    assert after_crashes == clean, after_crashes.diff(clean)
-    assert isinstance(clean, GraphSnapshot)
-    failed = run_count(neo4j_driver, "p.state = 'FAIL'")
-    records, _, _ = neo4j_driver.execute_query(
-        "MATCH (app:Process) WHERE app.failedChildRuns IS NOT NULL "
-        "RETURN sum(app.failedChildRuns) AS n"
-    )
-    assert failed > 0
-    assert records[0]["n"] == failed
 
 
 def test_quiet_runs_are_abandoned_and_a_late_terminal_event_completes_them(
