@@ -3,7 +3,6 @@ terminal event."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,48 +86,6 @@ def _event(
         "inputs": [dataset(name) for name in inputs],
         "outputs": outputs_with_lineage,
     }
-
-
-def spark_fleet(applications: int, seed: int) -> list[tuple[bytes | None, bytes]]:
-    """Applications with 1-4 SQL children each: START/RUNNING/COMPLETE or FAIL, Spark-keyed."""
-    rng = random.Random(seed)
-    base = datetime.now(UTC) - timedelta(minutes=30)
-    tables = [f"t{n}" for n in range(25)]
-    messages = []
-    for app_number in range(applications):
-        app_run, app_job = str(uuid.UUID(int=rng.getrandbits(128))), f"app_{app_number}"
-        start = base + timedelta(seconds=app_number)
-        events = [_event("START", app_run, app_job, start)]
-        for child_number in range(rng.randint(1, 4)):
-            child_run = str(uuid.UUID(int=rng.getrandbits(128)))
-            job = f"{app_job}.query_{child_number}"
-            reads, writes = rng.sample(tables, rng.randint(1, 3)), rng.sample(tables, 1)
-            t0 = start + timedelta(milliseconds=100 * (child_number + 1))
-            ending = "FAIL" if rng.random() < 0.15 else "COMPLETE"
-            events += [
-                _event("START", child_run, job, t0, parent=(app_run, app_job), inputs=reads),
-                _event(
-                    "RUNNING",
-                    child_run,
-                    job,
-                    t0 + timedelta(milliseconds=20),
-                    parent=(app_run, app_job),
-                    outputs=writes,
-                ),
-                _event(
-                    ending,
-                    child_run,
-                    job,
-                    t0 + timedelta(milliseconds=50),
-                    parent=(app_run, app_job),
-                    inputs=reads,
-                    outputs=writes,
-                ),
-            ]
-        events.append(_event("COMPLETE", app_run, app_job, start + timedelta(seconds=1)))
-        rng.shuffle(events)
-        messages += [(spark_key(e), orjson.dumps(e)) for e in events]
-    return messages
 
 
 def test_quiet_runs_are_abandoned_and_a_late_terminal_event_completes_them(
