@@ -1,28 +1,36 @@
 """Faust wiring: topics, the pairing table, the ingest agent and the sweep ticker.
 
-The agent takes micro-batches without acking, hands them to `Pipeline`, and acks only after the
-graph write returned, so Faust commits no offset ahead of Neo4j. The tick topic has as many
-partitions as the source topic, so Faust assigns tick partition p with source partition p; a
-tick gives the sweep of partition p an event context, which is what lets it change the table.
+The agent takes micro-batches, hands them to `Pipeline`, and commits their offsets itself once
+the graph write returned and the producer (pairing changelog, dead letters) is flushed, so no
+offset is committed ahead of Neo4j. The tick topic has as many partitions as the source topic,
+so Faust assigns tick partition p with source partition p; a tick gives the sweep of partition
+p an event context, which is what lets it change the table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import ssl
+import time
 import weakref
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 import faust
+from confluent_kafka import Consumer, TopicPartition
+from faust.types import TP
 from mode.utils.logging import get_logger
 from neo4j import AsyncGraphDatabase
 
 from lineage_stream.dlq import DeadLetterSink
-from lineage_stream.kafka_admin import by_run_topic_name, tick_topic_name
+from lineage_stream.kafka_admin import by_run_topic_name, client_config, tick_topic_name
 from lineage_stream.neo4j_writer import Neo4jWriter
+from lineage_stream.offsets import OffsetLedger, Progress
 from lineage_stream.openlineage import peek_run_id
 from lineage_stream.pipeline import Message, Pipeline
 from lineage_stream.settings import Settings
@@ -32,6 +40,7 @@ log = get_logger(__name__)
 RUN_TABLE = "runs"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 EXIT_SOFTWARE = 70  # sysexits.h: internal software error
+REREAD_INTERVAL_S = 5.0
 
 
 def _credentials(settings: Settings) -> Any:
@@ -56,6 +65,97 @@ def _credentials(settings: Settings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class OffsetCommitter:
+    """Commits, per partition, the offset after the contiguous events the graph now holds.
+
+    The ingest topics run without Faust acks: after a killed worker's partitions were handed
+    back, Faust's ack bookkeeping could stop advancing a committed offset for good (cf.
+    faust-streaming #606), and it can deliver a partition with a hole (see `offsets`). Holes
+    are read again, or stepped over when the broker holds nothing there.
+    """
+
+    def __init__(self, app: faust.App, kafka_config: dict[str, Any]) -> None:
+        self._app = app
+        self._kafka = {
+            **kafka_config,
+            "group.id": app.conf.id,
+            "enable.auto.commit": False,
+            "isolation.level": "read_uncommitted",
+        }
+        self._ledger: OffsetLedger[TP] = OffsetLedger()
+        self._reread_at: dict[TP, float] = {}
+
+    def forget(self, partitions: Iterable[TP]) -> None:
+        self._ledger.forget(partitions)
+
+    async def commit(self, events: Iterable[Any]) -> None:
+        handled: dict[TP, list[int]] = defaultdict(list)
+        for event in events:
+            handled[event.message.tp].append(event.message.offset)
+        assigned = self._app.consumer.assignment()
+        offsets: dict[TP, int] = {}
+        for tp, tp_offsets in handled.items():
+            if tp not in assigned:
+                continue  # its new owner re-reads from the last commit
+            if not self._ledger.knows(tp):
+                self._ledger.start(tp, await asyncio.to_thread(self._position, tp))
+            progress = self._ledger.handled(tp, tp_offsets)
+            if progress.hole_at is not None:
+                progress = await self._mend(tp, progress, tp_offsets)
+            if progress.commit is not None:
+                offsets[tp] = progress.commit
+        if not offsets:
+            return
+        await self._app.producer.flush()
+        # The transport's raw commit: Faust's public one commits acked offsets only.
+        consumer: Any = self._app.consumer
+        if await consumer._commit(offsets):
+            for tp, offset in offsets.items():
+                self._ledger.committed(tp, offset)
+
+    async def _mend(self, tp: TP, progress: Progress, handled: list[int]) -> Progress:
+        while progress.hole_at is not None:
+            first = await asyncio.to_thread(self._first_offset_from, tp, progress.hole_at)
+            if first <= progress.hole_at:
+                break
+            self._ledger.step_over(tp, first)
+            progress = self._ledger.handled(tp, handled)
+        now, hole_at = time.monotonic(), progress.hole_at
+        # Events already buffered behind the hole show it again: seek once per interval.
+        due = now - self._reread_at.get(tp, -math.inf) >= REREAD_INTERVAL_S
+        if hole_at is not None and due:
+            log.warning("%s: offsets from %d were skipped; reading them again", tp, hole_at)
+            await self._app.consumer.seek(tp, hole_at)
+            self._reread_at[tp] = now
+        return progress
+
+    def _position(self, tp: TP) -> int:
+        """The group's committed offset, or the log start when the group has none."""
+        consumer = Consumer(self._kafka)
+        try:
+            [committed] = consumer.committed([TopicPartition(tp.topic, tp.partition)], 30)
+            if committed.offset >= 0:
+                return int(committed.offset)
+            low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 30)
+            return int(low)
+        finally:
+            consumer.close()
+
+    def _first_offset_from(self, tp: TP, offset: int) -> int:
+        """The first offset the broker holds at or after `offset` (itself if it cannot tell)."""
+        consumer = Consumer(self._kafka)
+        try:
+            low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 30)
+            if low > offset:
+                return int(low)
+            consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
+            message = consumer.poll(10)
+            found = None if message is None or message.error() else message.offset()
+            return offset if found is None else found
+        finally:
+            consumer.close()
 
 
 def create_app(settings: Settings, partitions: int) -> faust.App:
@@ -85,20 +185,30 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         RUN_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
     )
     raw: dict[str, Any] = {
+        "acks": False,
         "key_type": bytes,
         "value_type": bytes,
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
     ticks = tick_topic_name(settings)
+    committer = OffsetCommitter(app, client_config(settings))
     if settings.repartition_by_run:
         by_run = app.topic(by_run_topic_name(settings), **raw)
 
         @app.agent(app.topic(settings.topic, **raw))
         async def repartition(stream: Any) -> None:
-            # Sends attach to the source event: its offset commits only once they are written.
-            async for event in stream.events():
-                await by_run.send(key=peek_run_id(event.value), value=event.value)
+            async for events in stream.noack_take(
+                settings.batch_size, within=settings.batch_timeout_ms / 1000
+            ):
+                sent = [
+                    await by_run.send(key=peek_run_id(event.value), value=event.value, force=True)
+                    for event in events
+                ]
+                await asyncio.gather(*sent)
+                await committer.commit(events)
+                for event in events:
+                    await stream.ack(event)
 
         source = app.topic(by_run_topic_name(settings), ticks, **raw)
     else:
@@ -144,11 +254,14 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
                     await pipeline.handle(batch)
                 for event in ticked:
                     await pipeline.sweep(event.message.partition, event)
+                await committer.commit(events)
             except Exception:
                 # Faust would restart the agent with this batch unacked and stall forever;
                 # exiting commits nothing past it, and the restarted worker retries it.
                 log.exception("unexpected failure while processing a batch; exiting")
                 os._exit(EXIT_SOFTWARE)
+            # With acks off an ack commits nothing; it tells Faust's shutdown and
+            # rebalance waits that these events are done.
             for event in events:
                 await stream.ack(event)
 
@@ -158,6 +271,12 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
             for partition in range(partitions):
                 await app.producer.send_and_wait(ticks, None, b"", partition, None, None)
             await asyncio.sleep(settings.sweep_interval_s)
+
+    @app.on_partitions_assigned.connect
+    async def reread_positions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Another member may have committed meanwhile: ask the broker again.
+        assigned: set[TP] = args[0]
+        committer.forget(assigned)
 
     @app.on_before_shutdown.connect
     async def close_driver(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

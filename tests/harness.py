@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from neo4j import Driver
 from neo4j.time import DateTime
 
@@ -165,6 +165,25 @@ def snapshot(driver: Driver, database: str = "neo4j") -> GraphSnapshot:
         assert key not in edges, f"duplicate edge {key}"
         edges[key] = {k: _plain(v) for k, v in record["pr"].items()}
     return GraphSnapshot(nodes, edges)
+
+
+def uncommitted(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """Per partition, how many messages lie beyond the group's committed offset (0 when none)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed(
+            [TopicPartition(topic, partition) for partition in partitions], timeout=10
+        )
+        behind = {}
+        for tp in committed:
+            _, end = consumer.get_watermark_offsets(tp, timeout=10)
+            behind[tp.partition] = end - max(tp.offset, 0)
+        return behind
+    finally:
+        consumer.close()
 
 
 def clear_graph(driver: Driver, database: str = "neo4j") -> None:
