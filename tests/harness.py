@@ -238,3 +238,25 @@ class WorkerProcess:
                 self.process.wait(10)
                 raise AssertionError(f"worker ignored SIGTERM:\n{self.log_tail()}") from None
         return self.process.returncode
+
+
+def run_count(driver: Driver, where: str = "true") -> int:
+    records, _, _ = driver.execute_query(f"MATCH (p:Process) WHERE {where} RETURN count(p) AS n")
+    return int(records[0]["n"])
+
+
+def drain(worker: WorkerProcess, bootstrap: str, topic: str, timeout: float = 180) -> None:
+    """Wait until the worker's group has committed every message of the topic.
+
+    Counting finished runs is not enough: a run's START may still be on its way after its
+    COMPLETE, and the committed offsets are what a restarted worker resumes from.
+    """
+    group = worker.env["LINEAGE_CONSUMER_GROUP"]
+
+    def everything_committed() -> bool:
+        worker.assert_alive()
+        return not any(uncommitted(bootstrap, group, topic).values())
+
+    wait_until(
+        everything_committed, timeout=timeout, what=f"group {group} to commit all of {topic}"
+    )
