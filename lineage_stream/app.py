@@ -17,12 +17,12 @@ import ssl
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
 import faust
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from faust.types import TP
 from mode.utils.logging import get_logger
 from neo4j import AsyncGraphDatabase
@@ -100,7 +100,7 @@ class OffsetCommitter:
             if tp not in assigned:
                 continue  # its new owner re-reads from the last commit
             if not self._ledger.knows(tp):
-                self._ledger.start(tp, await asyncio.to_thread(self._position, tp))
+                self._ledger.start(tp, await self._ask_broker(self._position, tp))
             progress = self._ledger.handled(tp, tp_offsets)
             if progress.hole_at is not None:
                 progress = await self._mend(tp, progress, tp_offsets)
@@ -117,7 +117,7 @@ class OffsetCommitter:
 
     async def _mend(self, tp: TP, progress: Progress, handled: list[int]) -> Progress:
         while progress.hole_at is not None:
-            first = await asyncio.to_thread(self._first_offset_from, tp, progress.hole_at)
+            first = await self._ask_broker(self._first_offset_from, tp, progress.hole_at)
             if first <= progress.hole_at:
                 break
             self._ledger.step_over(tp, first)
@@ -130,6 +130,17 @@ class OffsetCommitter:
             await self._app.consumer.seek(tp, hole_at)
             self._reread_at[tp] = now
         return progress
+
+    async def _ask_broker(self, question: Callable[..., int], *args: Any) -> int:
+        """Ask until the broker answers: without it no offset can be committed anyway."""
+        backoff = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(question, *args)
+            except KafkaException as exc:
+                log.warning("Kafka did not answer (%s); asking again in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
 
     def _position(self, tp: TP) -> int:
         """The group's committed offset, or the log start when the group has none."""

@@ -40,6 +40,28 @@ def stack() -> Iterator[object]:
     module.down(config, started)
 
 
+class StackControl:
+    """Stops and starts one service of the running stack, for outage tests."""
+
+    def __init__(self, module: ModuleType, config: object) -> None:
+        self._module = module
+        self._config = config
+
+    def stop(self, service: str) -> None:
+        self._module.down(self._config, [service])
+
+    def start(self, service: str) -> None:
+        try:
+            self._module.up(self._config, [service])
+        except self._module.StackError as exc:
+            pytest.fail(f"{service} could not restart: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def stack_control(stack: object) -> StackControl:
+    return StackControl(sys.modules["lineage_stack"], stack)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(stack: object) -> str:
     return stack.bootstrap  # type: ignore[attr-defined,no-any-return]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from neo4j import Driver
 from neo4j.time import DateTime
 
@@ -255,7 +255,10 @@ def drain(worker: WorkerProcess, bootstrap: str, topic: str, timeout: float = 18
 
     def everything_committed() -> bool:
         worker.assert_alive()
-        return not any(uncommitted(bootstrap, group, topic).values())
+        try:
+            return not any(uncommitted(bootstrap, group, topic).values())
+        except KafkaException:  # a restarted broker's coordinator is moving: ask again
+            return False
 
     wait_until(
         everything_committed, timeout=timeout, what=f"group {group} to commit all of {topic}"

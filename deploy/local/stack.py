@@ -323,7 +323,8 @@ def start(config: Config, service: Service) -> bool:
             f"(LINEAGE_STACK_{'KAFKA' if service.name == 'kafka' else 'BOLT'}_PORT)"
         )
     command = service.command(config)
-    _neo4j_ready_file(config).unlink(missing_ok=True)
+    if service.name == "neo4j":
+        _neo4j_ready_file(config).unlink(missing_ok=True)
     log = _log(config, service.name)
     env = {
         **os.environ,
