@@ -118,6 +118,8 @@ class OffsetCommitter:
     async def _mend(self, tp: TP, progress: Progress, handled: list[int]) -> Progress:
         while progress.hole_at is not None:
             first = await self._ask_broker(self._first_offset_from, tp, progress.hole_at)
+            if not self._ledger.knows(tp):
+                return Progress()  # revoked while we asked; its next owner starts afresh
             if first <= progress.hole_at:
                 break
             self._ledger.step_over(tp, first)

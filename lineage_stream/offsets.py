@@ -66,4 +66,7 @@ class OffsetLedger(Generic[Partition]):
         self._expected[partition] = max(self._expected[partition], first_existing)
 
     def committed(self, partition: Partition, offset: int) -> None:
-        self._committed[partition] = max(self._committed[partition], offset)
+        # A rebalance may have made the ledger forget the partition while the commit was on
+        # its way; the next assignment asks the broker anyway.
+        if partition in self._committed:
+            self._committed[partition] = max(self._committed[partition], offset)

@@ -87,3 +87,11 @@ def test_commits_never_pass_an_offset_that_was_not_handled(
             ledger.committed("p", committed)
     first_missing = min(missing, default=start + length)
     assert committed == first_missing
+
+
+def test_a_commit_confirmed_after_the_partition_was_forgotten_is_ignored() -> None:
+    ledger = ledger_at(0)
+    assert ledger.handled("p", [0]) == Progress(commit=1)
+    ledger.forget(["p"])
+    ledger.committed("p", 1)
+    assert not ledger.knows("p")
