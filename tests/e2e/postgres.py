@@ -71,8 +71,20 @@ def postgres_server() -> Iterator[Postgres]:
     port = _free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB"
     subprocess.run(
-        [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "60",
-         "-l", str(root / "postgres.log"), "start"],
+        [
+            *as_user,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(root / "postgres.log"),
+            "start",
+        ],
         check=True,
         capture_output=True,
     )

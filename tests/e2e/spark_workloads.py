@@ -143,7 +143,8 @@ def managed_tables(spark: SparkSession, paths: Paths, config: dict[str, Any]) ->
     )
     spark.sql("CREATE TABLE customer_quantities (customer_id INT, quantity INT) USING parquet")
     spark.sql(
-        "INSERT INTO customer_quantities SELECT customer_id, quantity FROM orders WHERE quantity > 1"
+        "INSERT INTO customer_quantities "
+        "SELECT customer_id, quantity FROM orders WHERE quantity > 1"
     )
     spark.sql(
         "INSERT OVERWRITE TABLE customer_quantities "
