@@ -285,8 +285,15 @@ class SparkRun:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    with postgres_server() as server:
-        yield server
+    try:
+        server = postgres_server()
+        running = server.__enter__()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"PostgreSQL could not start: {exc}", pytrace=False)
+    try:
+        yield running
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
