@@ -355,6 +355,19 @@ def location_aliases(events: Iterable[Event]) -> list[str]:
     return sorted(aliases)
 
 
+def _table_aliases(events: Iterable[Event]) -> dict[str, DatasetKey]:
+    """Every alias a table-keyed dataset of these events has, mapped to the table's key."""
+    aliases: dict[str, DatasetKey] = {}
+    for event in events:
+        datasets: list[Dataset] = (
+            [event.dataset] if isinstance(event, DatasetEvent) else [*event.inputs, *event.outputs]
+        )
+        for dataset in datasets:
+            identity = identify(dataset)
+            aliases.update(dict.fromkeys(identity.aliases, identity.key))
+    return aliases
+
+
 def build_batch(
     events: Iterable[Event],
     states: Iterable[RunState],
@@ -365,7 +378,11 @@ def build_batch(
     `known_aliases` maps locations the graph already knows as aliases of a table-keyed dataset
     (see `location_aliases`) to that dataset's key.
     """
-    builder = _Builder(known_aliases or {})
+    events = list(events)
+    # A location named by a table in this very batch resolves to that table, like one the graph
+    # already knows: openlineage-spark names a CTAS output by its table in one event and only
+    # by its location in the insert command's events, and both may share a batch.
+    builder = _Builder({**(known_aliases or {}), **_table_aliases(events)})
     for event in events:
         if isinstance(event, RunEvent):
             _add_lineage(

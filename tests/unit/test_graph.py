@@ -270,6 +270,55 @@ def test_known_aliases_move_location_keyed_dataset_and_edges() -> None:
 
 
 @pytest.mark.parametrize("location_first", [True, False])
+def test_location_named_by_a_table_in_the_same_batch_resolves_to_the_table(
+    location_first: bool,
+) -> None:
+    """openlineage-spark's CTAS names its output by table; the insert command under it names
+    the same directory only by location. In one batch both must reach the table's node."""
+    warehouse = "/w/warehouse"
+    ctas = parsed(
+        run_event(
+            "START",
+            run_id="01a21058-0dd8-7000-8000-000000000001",
+            inputs=[dataset("file", "/w/in")],
+            outputs=[
+                dataset(
+                    "file",
+                    f"{warehouse}/orders",
+                    fields=["id"],
+                    symlink=(f"file:{warehouse}", "default.orders"),
+                )
+            ],
+        )
+    )
+    insert = parsed(
+        run_event(
+            "COMPLETE",
+            run_id="01a21058-0eb4-7000-8000-000000000002",
+            inputs=[dataset("file", "/w/in", fields=["id"])],
+            outputs=[
+                dataset(
+                    "file",
+                    f"{warehouse}/orders",
+                    fields=["id"],
+                    column_lineage={"id": [("file", "/w/in", "id")]},
+                )
+            ],
+        )
+    )
+    events = [insert, ctas] if location_first else [ctas, insert]
+    batch = build_batch(events, [])
+    table = ("file:/w/warehouse", "default.orders")
+    keys = {(r["namespace"], r["name"]) for r in batch.datasets}
+    assert keys == {("file", "/w/in"), table}
+    assert {(r["runId"], r["namespace"], r["name"]) for r in batch.run_outputs} == {
+        ("01a21058-0dd8-7000-8000-000000000001", *table),
+        ("01a21058-0eb4-7000-8000-000000000002", *table),
+    }
+    assert {(r["toNamespace"], r["toName"]) for r in batch.derivations} == {table}
+
+
+@pytest.mark.parametrize("location_first", [True, False])
 def test_known_aliases_keep_table_aliases_whatever_the_row_order(location_first: bool) -> None:
     """A location-keyed row that resolves onto a table row already in the batch must not wipe
     the table row's aliases and locations, whichever of the two rows comes first."""
