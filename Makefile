@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --editable '.[dev,e2e]'
+	sh deploy/local/system-packages.sh
 	@touch $(STAMP)
 
 stack-up: install
