@@ -121,6 +121,28 @@ def publish(
     err.print(f"published {count} events to {settings.topic}")
 
 
+@cli.command()
+def replay(
+    source: Annotated[
+        Path, typer.Argument(help="Newline-delimited OpenLineage events; - reads stdin.")
+    ],
+) -> None:
+    """Write NDJSON OpenLineage events to Neo4j through the worker's pairing and writer."""
+    from lineage_stream.replay import replay_file
+
+    settings = _settings()
+    if str(source) != "-" and not source.is_file():
+        raise ConfigurationError(f"{source} is not a readable file")
+    report = replay_file(settings, source, err)
+    err.print(
+        f"replayed {report.events} events of {len(report.runs)} runs into "
+        f"{settings.neo4j_uri} [{settings.neo4j_database}]; "
+        f"{len(report.invalid)} invalid lines skipped",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     started = time.monotonic()
     try:
