@@ -143,6 +143,47 @@ def replay(
     )
 
 
+@cli.command()
+def prune(
+    older_than_days: Annotated[
+        float, typer.Option(min=0, help="Delete finished runs that ended more than this ago.")
+    ],
+    keep_runs: Annotated[
+        int, typer.Option(min=1, help="Always keep this many latest runs of every job.")
+    ] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Runs deleted per transaction.")] = 1000,
+) -> None:
+    """Delete old Process nodes, keeping each job's latest runs and every dataset's last writer."""
+    from datetime import UTC, datetime, timedelta
+
+    from neo4j import GraphDatabase
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    from lineage_stream.retention import prune_processes
+
+    settings = _settings()
+    auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
+    try:
+        with GraphDatabase.driver(
+            settings.neo4j_uri, auth=auth, notifications_min_severity="OFF"
+        ) as driver:
+            pruned = prune_processes(
+                driver,
+                settings.neo4j_database,
+                now=datetime.now(UTC),
+                older_than=timedelta(days=older_than_days),
+                keep_runs=keep_runs,
+                batch_size=batch_size,
+            )
+    except (AuthError, ServiceUnavailable) as exc:
+        raise GraphUnavailable(f"Neo4j at {settings.neo4j_uri}: {exc}") from exc
+    err.print(
+        f"pruned {pruned} runs older than {older_than_days:g} days "
+        f"(kept the latest {keep_runs} per job and every dataset's last writer)",
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     started = time.monotonic()
     try:
