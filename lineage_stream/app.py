@@ -24,7 +24,7 @@ from lineage_stream.dlq import DeadLetterSink
 from lineage_stream.kafka_admin import by_run_topic_name, tick_topic_name
 from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.openlineage import peek_run_id
-from lineage_stream.operations import serve_operations
+from lineage_stream.operations import add_operations
 from lineage_stream.pipeline import Message, Pipeline
 from lineage_stream.settings import Settings
 
@@ -110,7 +110,7 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         notifications_min_severity="OFF",
     )
     writer = Neo4jWriter(driver, settings.neo4j_database)
-    serve_operations(app, settings, driver)
+    add_operations(app, settings, driver)
     dead_letters = DeadLetterSink(app, settings.dlq_topic)
 
     def set_current_event(event: Any) -> None:

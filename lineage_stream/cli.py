@@ -154,20 +154,22 @@ def prune(
     batch_size: Annotated[int, typer.Option(min=1, help="Runs deleted per transaction.")] = 1000,
 ) -> None:
     """Delete old Process nodes, keeping each job's latest runs and every dataset's last writer."""
+    import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from neo4j import GraphDatabase
+    from neo4j import AsyncGraphDatabase
     from neo4j.exceptions import AuthError, ServiceUnavailable
 
     from lineage_stream.retention import prune_processes
 
     settings = _settings()
     auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
-    try:
-        with GraphDatabase.driver(
+
+    async def prune_now() -> int:
+        async with AsyncGraphDatabase.driver(
             settings.neo4j_uri, auth=auth, notifications_min_severity="OFF"
         ) as driver:
-            pruned = prune_processes(
+            return await prune_processes(
                 driver,
                 settings.neo4j_database,
                 now=datetime.now(UTC),
@@ -175,6 +177,9 @@ def prune(
                 keep_runs=keep_runs,
                 batch_size=batch_size,
             )
+
+    try:
+        pruned = asyncio.run(prune_now())
     except (AuthError, ServiceUnavailable) as exc:
         raise GraphUnavailable(f"Neo4j at {settings.neo4j_uri}: {exc}") from exc
     err.print(

@@ -1,14 +1,16 @@
-"""The worker's operations endpoints: /metrics, /healthz and /readyz on LINEAGE_METRICS_PORT.
+"""The worker's operations: /metrics, /healthz and /readyz on LINEAGE_METRICS_PORT, and the
+optional periodic pruning of old runs.
 
-An aiohttp server in the worker's own event loop, so the handlers read Faust's consumer state
-without crossing threads. /healthz answers while the loop runs; /readyz also needs assigned
-source partitions and a Neo4j that answers.
+The endpoints are an aiohttp server in the worker's own event loop, so the handlers read Faust's
+consumer state without crossing threads. /healthz answers while the loop runs; /readyz also
+needs assigned source partitions and a Neo4j that answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from lineage_stream.kafka_admin import by_run_topic_name
 from lineage_stream.metrics import CONSUMER_LAG
+from lineage_stream.retention import prune_processes
 from lineage_stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,10 +83,36 @@ class Operations:
         return server
 
 
-def serve_operations(app: Any, settings: Settings, driver: AsyncDriver) -> None:
-    """Start the endpoints with the worker (a Faust task) unless LINEAGE_METRICS_PORT is 0."""
-    if settings.metrics_port == 0:
-        return
+def add_operations(app: Any, settings: Settings, driver: AsyncDriver) -> None:
+    """Register the endpoints and, when configured, the periodic pruning with the Faust app."""
+    if settings.metrics_port != 0:
+        _serve_endpoints(app, settings, driver)
+    if settings.prune_older_than_days is not None:
+        _prune_periodically(app, settings, driver, settings.prune_older_than_days)
+
+
+def _prune_periodically(
+    app: Any, settings: Settings, driver: AsyncDriver, older_than_days: float
+) -> None:
+    # The group's leader alone prunes, so several workers never delete the same runs at once.
+    @app.timer(settings.prune_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
+    async def prune_old_runs() -> None:
+        try:
+            pruned = await prune_processes(
+                driver,
+                settings.neo4j_database,
+                now=datetime.now(UTC),
+                older_than=timedelta(days=older_than_days),
+                keep_runs=settings.prune_keep_runs,
+            )
+        except Exception as exc:
+            # Retention can wait for the next round; the data path must not stop for it.
+            log.warning("pruning old runs failed: %s", exc)
+            return
+        log.info("pruned %d runs older than %g days", pruned, older_than_days)
+
+
+def _serve_endpoints(app: Any, settings: Settings, driver: AsyncDriver) -> None:
     topics = {settings.topic, by_run_topic_name(settings)}
     operations = Operations(app, driver, topics)
 

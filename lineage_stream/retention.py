@@ -8,27 +8,30 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from neo4j import Driver
+from neo4j import AsyncDriver
 
 from lineage_stream import cypher
 
+PRUNE_BATCH_SIZE = 1000
 
-def prune_processes(
-    driver: Driver,
+
+async def prune_processes(
+    driver: AsyncDriver,
     database: str,
     *,
     now: datetime,
     older_than: timedelta,
     keep_runs: int,
-    batch_size: int,
+    batch_size: int = PRUNE_BATCH_SIZE,
 ) -> int:
     """Delete finished runs that ended before `now - older_than`; returns how many went."""
-    with driver.session(database=database) as session:
+    async with driver.session(database=database) as session:
         # CALL { } IN TRANSACTIONS needs an auto-commit transaction: session.run, not a tx.
-        record = session.run(
+        result = await session.run(
             cypher.PRUNE_PROCESSES,
             cutoff=now - older_than,
             keepRuns=keep_runs,
             batchSize=batch_size,
-        ).single(strict=True)
+        )
+        record = await result.single(strict=True)
     return int(record["pruned"])

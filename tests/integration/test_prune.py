@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.openlineage import encode
 from lineage_stream.replay import Line, Replay
 from tests.builders import dataset, run_event
+from tests.harness import WorkerProcess, unique, wait_until
+from tests.integration.test_worker import create_topic, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +143,38 @@ def test_prune_rejects_keeping_no_runs(neo4j_uri: str) -> None:
     result = prune(neo4j_uri, "--older-than-days", "30", "--keep-runs", "0")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_the_worker_prunes_periodically_when_asked(
+    kafka_bootstrap: str,
+    neo4j_uri: str,
+    neo4j_auth: tuple[str, str],
+    empty_graph: Driver,
+    tmp_path: Path,
+) -> None:
+    write(neo4j_uri, neo4j_auth, history())
+    everything = runs(empty_graph)
+    topic = unique("prune")
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    env = worker_env(
+        kafka_bootstrap,
+        neo4j_uri,
+        topic,
+        LINEAGE_METRICS_PORT="0",
+        LINEAGE_PRUNE_OLDER_THAN_DAYS="30",
+        LINEAGE_PRUNE_KEEP_RUNS="2",
+        LINEAGE_PRUNE_INTERVAL_S="2",
+    )
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    expected = everything - {run_id(f"daily-{days}") for days in (70, 80, 100)}
+    expected -= {run_id("flaky-200")}
+    try:
+
+        def pruned() -> set[str] | None:
+            worker.assert_alive()
+            remaining = runs(empty_graph)
+            return remaining if remaining != everything else None
+
+        assert wait_until(pruned, timeout=90, what="the worker to prune") == expected
+    finally:
+        assert worker.stop() == 0
