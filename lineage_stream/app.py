@@ -32,6 +32,7 @@ from lineage_stream.kafka_admin import by_run_topic_name, client_config, tick_to
 from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.offsets import OffsetLedger, Progress
 from lineage_stream.openlineage import peek_run_id
+from lineage_stream.operations import add_operations
 from lineage_stream.pipeline import Message, Pipeline
 from lineage_stream.settings import Settings
 
@@ -89,6 +90,16 @@ class OffsetCommitter:
 
     def forget(self, partitions: Iterable[TP]) -> None:
         self._ledger.forget(partitions)
+
+    def committed_offset(self, tp: TP) -> int | None:
+        """The group's offset for a partition as this worker last committed or read it."""
+        known = self._ledger.committed_offset(tp)
+        if known is not None:
+            return known
+        # Not handled yet since assignment: what Faust read when it sought there (0 as None).
+        consumer: Any = self._app.consumer
+        seen: int | None = consumer._committed_offset.get(tp)
+        return seen
 
     async def commit(self, events: Iterable[Any]) -> None:
         handled: dict[TP, list[int]] = defaultdict(list)
@@ -232,6 +243,7 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         notifications_min_severity="OFF",
     )
     writer = Neo4jWriter(driver, settings.neo4j_database)
+    add_operations(app, settings, driver, committer.committed_offset)
     dead_letters = DeadLetterSink(app, settings.dlq_topic)
 
     def set_current_event(event: Any) -> None:

@@ -121,6 +121,74 @@ def publish(
     err.print(f"published {count} events to {settings.topic}")
 
 
+@cli.command()
+def replay(
+    source: Annotated[
+        Path, typer.Argument(help="Newline-delimited OpenLineage events; - reads stdin.")
+    ],
+) -> None:
+    """Write NDJSON OpenLineage events to Neo4j through the worker's pairing and writer."""
+    from lineage_stream.replay import replay_file
+
+    settings = _settings()
+    if str(source) != "-" and not source.is_file():
+        raise ConfigurationError(f"{source} is not a readable file")
+    report = replay_file(settings, source, err)
+    err.print(
+        f"replayed {report.events} events of {len(report.runs)} runs into "
+        f"{settings.neo4j_uri} [{settings.neo4j_database}]; "
+        f"{len(report.invalid)} invalid lines skipped",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@cli.command()
+def prune(
+    older_than_days: Annotated[
+        float, typer.Option(min=0, help="Delete finished runs that ended more than this ago.")
+    ],
+    keep_runs: Annotated[
+        int, typer.Option(min=1, help="Always keep this many latest runs of every job.")
+    ] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Runs deleted per transaction.")] = 1000,
+) -> None:
+    """Delete old Process nodes, keeping each job's latest runs and every dataset's last writer."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from neo4j import AsyncGraphDatabase
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    from lineage_stream.retention import prune_processes
+
+    settings = _settings()
+    auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
+
+    async def prune_now() -> int:
+        async with AsyncGraphDatabase.driver(
+            settings.neo4j_uri, auth=auth, notifications_min_severity="OFF"
+        ) as driver:
+            return await prune_processes(
+                driver,
+                settings.neo4j_database,
+                now=datetime.now(UTC),
+                older_than=timedelta(days=older_than_days),
+                keep_runs=keep_runs,
+                batch_size=batch_size,
+            )
+
+    try:
+        pruned = asyncio.run(prune_now())
+    except (AuthError, ServiceUnavailable) as exc:
+        raise GraphUnavailable(f"Neo4j at {settings.neo4j_uri}: {exc}") from exc
+    err.print(
+        f"pruned {pruned} runs older than {older_than_days:g} days "
+        f"(kept the latest {keep_runs} per job and every dataset's last writer)",
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     started = time.monotonic()
     try:

@@ -291,3 +291,22 @@ MERGE (source)-[d:DERIVES {jobNamespace: row.jobNamespace, jobName: row.jobName}
 SET d.transformations = reduce(acc = coalesce(d.transformations, []), t IN row.transformations |
       CASE WHEN t IN acc THEN acc ELSE acc + t END)
 """
+
+# Retention: finished runs older than $cutoff go, except each job's $keepRuns latest runs and
+# any run a Dataset names as lastWrittenBy. Needs an auto-commit transaction (IN TRANSACTIONS).
+PRUNE_PROCESSES: Final = """
+MATCH (d:Dataset) WHERE d.lastWrittenBy IS NOT NULL
+WITH collect(DISTINCT d.lastWrittenBy) AS lastWriters
+MATCH (j:Job)-[:HAS_RUN]->(p:Process)
+WHERE p.firstEventAt IS NOT NULL
+WITH lastWriters, j, p
+ORDER BY coalesce(p.startedAt, p.firstEventAt) DESC, p.runId DESC
+WITH lastWriters, j, collect(p) AS runs
+UNWIND runs[$keepRuns..] AS p
+WITH DISTINCT p, lastWriters
+WHERE p.state <> 'RUNNING'
+  AND coalesce(p.endedAt, p.lastEventAt) < $cutoff
+  AND NOT p.runId IN lastWriters
+CALL (p) { DETACH DELETE p } IN TRANSACTIONS OF $batchSize ROWS
+RETURN count(*) AS pruned
+"""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -46,13 +47,29 @@ def by_run_topic_name(settings: Settings) -> str:
 
 def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
     """Create the source, dead-letter and tick topics if missing; return the source partitions."""
-    admin = AdminClient(client_config(settings))
-    try:
-        metadata = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise ConfigurationError(
-            f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {exc.args[0]}"
-        ) from exc
+    refusals: list[str] = []
+
+    def note_refusal(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            refusals.append(error.str())
+
+    config: dict[str, Any] = {**client_config(settings), "error_cb": note_refusal}
+    admin = AdminClient(config)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            break
+        except KafkaException as exc:
+            # librdkafka reports a refused login only through error_cb (served by poll) and
+            # keeps retrying it, so a short wait is repeated until the login is known refused.
+            admin.poll(0)
+            timed_out = exc.args[0].code() == KafkaError._TIMED_OUT
+            if refusals or not timed_out or time.monotonic() >= deadline:
+                reason = refusals[-1] if refusals else exc.args[0]
+                raise ConfigurationError(
+                    f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {reason}"
+                ) from exc
     existing = metadata.topics
     if settings.topic not in existing:
         _create(admin, NewTopic(settings.topic, num_partitions=settings.topic_partitions))

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from neo4j import AsyncDriver, AsyncManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from lineage_stream import cypher
+from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
 from lineage_stream.graph import build_batch, location_aliases
 from lineage_stream.naming import DatasetKey
@@ -88,6 +88,8 @@ class Neo4jWriter:
         started = time.perf_counter()
         async with self._driver.session(database=self._database) as session:
             await session.execute_write(_write_batch, events, states)
+        metrics.NEO4J_WRITE_SECONDS.observe(time.perf_counter() - started)
+        metrics.LAST_WRITE.set_to_current_time()
         if self._on_written:
             self._on_written(time.perf_counter() - started)
 
@@ -105,6 +107,7 @@ class Neo4jWriter:
                 if not exc.is_retryable():
                     raise
                 reason = exc
+            metrics.NEO4J_RETRIES.inc()
             if self._on_retry:
                 self._on_retry(reason)
             log.warning("Neo4j write failed (%s); retrying in %.1f s", reason, backoff)

@@ -65,6 +65,9 @@ class OffsetLedger(Generic[Partition]):
         """The broker holds nothing between the expected offset and `first_existing`."""
         self._expected[partition] = max(self._expected[partition], first_existing)
 
+    def committed_offset(self, partition: Partition) -> int | None:
+        return self._committed.get(partition)
+
     def committed(self, partition: Partition, offset: int) -> None:
         # A rebalance may have made the ledger forget the partition while the commit was on
         # its way; the next assignment asks the broker anyway.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from neo4j.exceptions import Neo4jError
 from pydantic import BaseModel, ConfigDict
 
+from lineage_stream import metrics
 from lineage_stream.errors import RejectedEvent, RejectReason
 from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.openlineage import Event, RunEvent, parse
@@ -102,6 +103,7 @@ class Pipeline:
                 run_id = str(event.run.run_id)
                 previous = touched.get(run_id) or self._load(run_id)
                 state = fold(previous.state if previous else None, event)
+                metrics.record_fold(message.partition, previous.state if previous else None, state)
                 touched[run_id] = StoredRun(partition=message.partition, seen_at=now, state=state)
                 self._in_event_context(context)
                 self._runs[run_id.encode()] = touched[run_id].model_dump_json().encode()
@@ -121,6 +123,9 @@ class Pipeline:
                 rejection.error,
             )
             await self._dead_letter(rejection)
+        metrics.record_batch(
+            len(messages), [event for _, event in accepted], [r.error.reason for r in rejected]
+        )
         return BatchOutcome([event for _, event in accepted], rejected, runs)
 
     async def _write_one_by_one(
@@ -148,6 +153,7 @@ class Pipeline:
         now = self._clock()
         abandoned: list[RunState] = []
         forget: list[bytes] = []
+        open_runs = 0
         for run_id, raw in list(self._runs.items()):
             stored = StoredRun.model_validate_json(raw)
             if stored.partition != partition:
@@ -157,10 +163,13 @@ class Pipeline:
                 forget.append(run_id)
             elif stored.state.terminal is not None and stored.seen_at < now - FINISHED_RUN_GRACE:
                 forget.append(run_id)
+            else:
+                open_runs += stored.state.terminal is None
         if abandoned:
             await self._writer.write([], abandoned)
             log.info("abandoned %d runs of partition %d", len(abandoned), partition)
         self._in_event_context(context)
         for run_id in forget:
             del self._runs[run_id]
+        metrics.record_sweep(partition, open_runs, len(abandoned))
         return abandoned

@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: Path = Path(".lineage-stream")
     web_port: int | None = Field(default=None, description="Faust's web server; off when unset.")
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="/metrics, /healthz, /readyz; 0 turns them off."
+    )
+    metrics_host: str = "0.0.0.0"
+    prune_older_than_days: float | None = Field(
+        default=None, gt=0, description="The worker prunes runs older than this; off when unset."
+    )
+    prune_keep_runs: int = Field(default=10, ge=1)
+    prune_interval_s: float = Field(default=3600.0, ge=1.0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -6,7 +6,10 @@
 
 Jars come from Maven Central (`mvn dependency:copy-dependencies`, cached in ~/.m2 and under
 .stack/lib). `up` is idempotent: a running service that answers is reused. `down` stops what the
-pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT (7687).
+pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT (7687), and a
+second Kafka listener with SASL/SCRAM on LINEAGE_STACK_KAFKA_SASL_PORT (Kafka port + 2000) where
+user `lineage` (password LINEAGE_STACK_KAFKA_SASL_PASSWORD, `lineage-secret`) may log in with
+SCRAM-SHA-256 or SCRAM-SHA-512.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Config:
     root: Path
     kafka_port: int
     controller_port: int
+    sasl_port: int
+    sasl_password: str
     bolt_port: int
     password: str
     kafka_heap: str
@@ -56,6 +61,8 @@ class Config:
             controller_port=int(
                 os.environ.get("LINEAGE_STACK_KAFKA_CONTROLLER_PORT", str(kafka_port + 1000))
             ),
+            sasl_port=int(os.environ.get("LINEAGE_STACK_KAFKA_SASL_PORT", str(kafka_port + 2000))),
+            sasl_password=os.environ.get("LINEAGE_STACK_KAFKA_SASL_PASSWORD", "lineage-secret"),
             bolt_port=int(os.environ.get("LINEAGE_STACK_BOLT_PORT", "7687")),
             password=os.environ.get("LINEAGE_NEO4J_PASSWORD", "lineage-stream"),
             kafka_heap=os.environ.get("LINEAGE_STACK_KAFKA_HEAP", "512m"),
@@ -66,6 +73,10 @@ class Config:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def bolt_uri(self) -> str:
@@ -184,6 +195,28 @@ def kafka_answers(config: Config, timeout: float = 3.0) -> bool:
     return bool(metadata.brokers)
 
 
+SCRAM_USER = "lineage"
+
+
+def ensure_scram_user(config: Config) -> None:
+    """Create (or reset) the SCRAM user of the SASL listener; credentials live in the cluster
+    metadata, so this works on a stack formatted before the listener existed."""
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = AdminClient({"bootstrap.servers": config.bootstrap})
+    # The broker refuses two alterations of one user in a single request.
+    for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512):
+        upsert = UserScramCredentialUpsertion(
+            SCRAM_USER, ScramCredentialInfo(mechanism, 4096), config.sasl_password.encode()
+        )
+        admin.alter_user_scram_credentials([upsert], request_timeout=30)[SCRAM_USER].result()
+
+
 def neo4j_answers(config: Config) -> bool:
     from neo4j import GraphDatabase
     from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
@@ -211,10 +244,19 @@ def _kafka_command(config: Config) -> list[str]:
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{config.controller_port}",
                 f"listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},"
-                f"CONTROLLER://127.0.0.1:{config.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port}",
+                f"CONTROLLER://127.0.0.1:{config.controller_port},"
+                f"SASL_PLAINTEXT://127.0.0.1:{config.sasl_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},"
+                f"SASL_PLAINTEXT://127.0.0.1:{config.sasl_port}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+                *(
+                    f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                    for mechanism in ("scram-sha-256", "scram-sha-512")
+                ),
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={data}",
                 "num.partitions=1",
@@ -425,7 +467,10 @@ def up(config: Config, only: list[str]) -> list[str]:
     for folder in ("logs", "lib", "classes"):
         (config.root / folder).mkdir(parents=True, exist_ok=True)
     started = [name for name in only if start(config, SERVICES[name])]
+    if "kafka" in only:
+        ensure_scram_user(config)
     say(f"Kafka  bootstrap {config.bootstrap}")
+    say(f"Kafka  SASL_PLAINTEXT {config.sasl_bootstrap}  SCRAM user {SCRAM_USER}")
     say(f"Neo4j  {config.bolt_uri}  user neo4j  password {config.password}")
     return started
 

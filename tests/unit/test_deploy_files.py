@@ -22,7 +22,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_has_the_stack_the_readme_promises() -> None:
     services = compose()["services"]
-    assert set(services) == {"kafka", "neo4j", "worker", "demo-producer"}
+    assert set(services) == {"kafka", "neo4j", "worker", "demo-producer", "prometheus", "grafana"}
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["neo4j"]["image"].startswith("neo4j:5.")
     assert services["worker"]["depends_on"]["neo4j"]["condition"] == "service_healthy"
