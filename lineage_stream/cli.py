@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -21,6 +21,7 @@ from rich.table import Table
 
 from lineage_stream import queries
 from lineage_stream.errors import ConfigurationError, GraphUnavailable
+from lineage_stream.naming import DatasetKey
 from lineage_stream.settings import Settings
 
 cli = typer.Typer(
@@ -32,6 +33,7 @@ err = Console(stderr=True)
 
 # Fail fast when Neo4j is unreachable: the analyst gets an error in seconds, not 30 s retries.
 CONNECT_TIMEOUT_S = 4.0
+RETRY_WINDOW_S = 1.0
 
 
 def _settings() -> Settings:
@@ -150,7 +152,7 @@ def _graph(timeout_s: float) -> Iterator[queries.Graph]:
             auth=auth,
             connection_timeout=CONNECT_TIMEOUT_S,
             connection_acquisition_timeout=CONNECT_TIMEOUT_S,
-            max_transaction_retry_time=CONNECT_TIMEOUT_S,
+            max_transaction_retry_time=RETRY_WINDOW_S,
             notifications_min_severity="OFF",
         )
     except ValueError as exc:
@@ -160,11 +162,17 @@ def _graph(timeout_s: float) -> Iterator[queries.Graph]:
 
 
 def _label(row: Mapping[str, Any]) -> str:
-    return (
-        f"{row['namespace']}/{row['name']}"
-        if "field" not in row
-        else (f"{row['namespace']}/{row['name']}.{row['field']}")
-    )
+    """A dataset as `namespace/name` (its alias form), a field as `namespace/name#field`."""
+    alias = DatasetKey(row["namespace"], row["name"]).alias
+    return f"{alias}#{row['field']}" if row.get("field") else alias
+
+
+def _table(title: str, columns: Iterable[str]) -> Table:
+    """Narrow terminals fold long cells (run ids, times) rather than cut them."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def _print_json(value: Any) -> None:
@@ -316,7 +324,7 @@ def runs(
     if as_json:
         _print_json([{field: run[field] for field in RUN_FIELDS} for run in history])
         return
-    table = Table(*RUN_FIELDS, title=f"{job_namespace}/{job_name}")
+    table = _table(f"{job_namespace}/{job_name}", RUN_FIELDS)
     for run in history:
         table.add_row(*(_cell(run[field]) for field in RUN_FIELDS))
     console = Console()
@@ -404,7 +412,7 @@ def query(
         _print_json(answer)
         return
     rows = answer if isinstance(answer, list) else [answer]
-    table = Table(*rows[0].keys(), title=name)
+    table = _table(name, rows[0].keys())
     for row in rows:
         table.add_row(*(_cell(value) for value in row.values()))
     Console().print(table)

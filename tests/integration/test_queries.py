@@ -429,12 +429,12 @@ def test_cli_impact_tree_for_humans(graph: Graph, neo4j_uri: str) -> None:
     done = lineage_stream("impact", "downstream", LAKE, RAW, "--depth", "2", uri=neo4j_uri)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"{LAKE}/{RAW} (downstream)")
+    assert lines[0] == f"{LAKE}{RAW} (downstream)"
     assert [line.strip(" │├└─") for line in lines[1:]] == [
         "distance 1",
-        f"{LAKE}/{CLEAN} via etl/clean_orders, etl/dedupe_clean",
+        f"{LAKE}{CLEAN} via etl/clean_orders, etl/dedupe_clean",
         "distance 2",
-        f"{LAKE}/{GOLD} via etl/revenue",
+        f"{LAKE}{GOLD} via etl/revenue",
     ]
 
 
@@ -539,3 +539,19 @@ def test_cli_unreachable_neo4j_exits_2_within_15_seconds() -> None:
     assert done.returncode == 2, (time.monotonic() - started, done.stderr)
     assert "Neo4j cannot be reached" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_documented_cypher_runs_and_answers_as_the_library(graph: Graph) -> None:
+    from tests.unit.test_query_docs import documented_queries
+
+    documented = documented_queries()
+    root = queries.dataset_parameters(LAKE, RAW)
+    assert graph.rows(documented["downstream"], **root, depth=2, limit=10) == queries.downstream(
+        graph, LAKE, RAW, depth=2, limit=10
+    )
+    assert graph.rows(
+        documented["column_downstream"], **root, field="amount", depth=5, limit=10
+    ) == queries.column_downstream(graph, LAKE, RAW, "amount", limit=10)
+    assert graph.rows(
+        documented["job_runs"], jobNamespace="etl", jobName="revenue", limit=5
+    ) == queries.job_runs(graph, "etl", "revenue", limit=5)
