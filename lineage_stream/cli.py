@@ -351,7 +351,9 @@ def _cell(value: Any) -> str:
 def query_arguments(named: queries.NamedQuery, assignments: list[str]) -> dict[str, Any]:
     """`k=v` strings as the keyword arguments of a library query, typed by its signature."""
     hints = get_type_hints(named.run)
-    accepted = list(inspect.signature(named.run).parameters)[1:]
+    # The first parameter is the graph itself.
+    parameters = list(inspect.signature(named.run).parameters.values())[1:]
+    accepted = [parameter.name for parameter in parameters]
     arguments: dict[str, Any] = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
@@ -366,11 +368,9 @@ def query_arguments(named: queries.NamedQuery, assignments: list[str]) -> dict[s
         except ValueError as exc:
             raise ConfigurationError(f"--param {key}: {raw!r} is not a whole number") from exc
     missing = [
-        name
-        for name, parameter in inspect.signature(named.run).parameters.items()
-        if name != "graph"
-        and parameter.default is inspect.Parameter.empty
-        and name not in arguments
+        parameter.name
+        for parameter in parameters
+        if parameter.default is inspect.Parameter.empty and parameter.name not in arguments
     ]
     if missing:
         raise ConfigurationError(f"missing --param for: {', '.join(missing)}")
@@ -399,7 +399,7 @@ def query(
         )
     arguments = query_arguments(named, param or [])
     with _graph(timeout) as graph:
-        if {"namespace", "name"} <= arguments.keys() and name != "datasets_by_prefix":
+        if {"namespace", "name"} <= arguments.keys():
             _resolve_or_exit(graph, arguments["namespace"], arguments["name"])
         try:
             answer = named.run(graph, **arguments)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import SequenceMatcher
 from typing import Any, Final, LiteralString
 
 from neo4j import READ_ACCESS, Driver, ManagedTransaction, unit_of_work
@@ -31,7 +32,6 @@ MAX_DEPTH: Final = 20
 DEFAULT_DEPTH: Final = 5
 DEFAULT_LIMIT: Final = 1000
 DEFAULT_TIMEOUT_S: Final = 30.0
-FAILURE_STATES: Final = ("FAIL", "ABORT", "ABANDONED")
 
 # Shared head of every dataset-rooted query: the dataset by its key, else by an alias. `$alias`
 # is the normalised `namespace/name` (see `dataset_parameters`).
@@ -580,12 +580,11 @@ def datasets_by_prefix(
 
 
 def job_exists(graph: Graph, job_namespace: str, job_name: str) -> bool:
+    """Whether the graph has this job (`job_runs` cannot tell a runless job from none)."""
     return bool(graph.rows(JOB_EXISTS, jobNamespace=job_namespace, jobName=job_name))
 
 
 def _ranked(candidates: list[Row], wanted: str, count: int) -> list[Row]:
-    from difflib import SequenceMatcher
-
     def similarity(row: Row) -> float:
         return SequenceMatcher(None, wanted, f"{row['namespace']}/{row['name']}").ratio()
 

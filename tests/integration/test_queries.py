@@ -31,6 +31,7 @@ from lineage_stream.pipeline import Message, Pipeline, Rejection
 from lineage_stream.queries import Graph
 from tests.builders import dataset, run_event
 from tests.harness import clear_graph
+from tests.query_docs import documented_queries
 
 pytestmark = pytest.mark.integration
 
@@ -542,8 +543,6 @@ def test_cli_unreachable_neo4j_exits_2_within_15_seconds() -> None:
 
 
 def test_the_documented_cypher_runs_and_answers_as_the_library(graph: Graph) -> None:
-    from tests.unit.test_query_docs import documented_queries
-
     documented = documented_queries()
     root = queries.dataset_parameters(LAKE, RAW)
     assert graph.rows(documented["downstream"], **root, depth=2, limit=10) == queries.downstream(
@@ -555,3 +554,11 @@ def test_the_documented_cypher_runs_and_answers_as_the_library(graph: Graph) -> 
     assert graph.rows(
         documented["job_runs"], jobNamespace="etl", jobName="revenue", limit=5
     ) == queries.job_runs(graph, "etl", "revenue", limit=5)
+
+
+def test_a_query_outliving_its_timeout_is_cancelled_and_reported(neo4j_driver: Driver) -> None:
+    from lineage_stream.errors import GraphUnavailable
+
+    impatient = Graph(neo4j_driver, "neo4j", timeout_s=0.2)
+    with pytest.raises(GraphUnavailable, match=r"did not finish within its 0\.2 s timeout"):
+        impatient.rows("UNWIND range(1, 1000000000) AS n RETURN sum(n) AS total")

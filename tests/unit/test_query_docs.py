@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
 from lineage_stream import queries
+from tests.query_docs import documented_queries
 
 pytestmark = pytest.mark.unit
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "queries.md"
-BLOCK = re.compile(r"<!-- query: (\w+) -->\n```cypher\n(.*?)\n```", re.DOTALL)
-
-
-def documented_queries() -> dict[str, str]:
-    """Each `<!-- query: NAME -->` marker's following ```cypher block, by NAME."""
-    text = DOCS.read_text()
-    blocks = BLOCK.findall(text)
-    names = [name for name, _ in blocks]
-    assert len(names) == len(set(names)), f"a query is documented twice: {names}"
-    assert text.count("<!-- query:") == len(blocks), "a query marker is not followed by Cypher"
-    return dict(blocks)
 
 
 def test_every_query_is_documented_with_its_exact_cypher() -> None:
