@@ -6,8 +6,9 @@ the caller) and every answer is capped by `limit`. `docs/queries.md` shows each 
 sample answer; a test checks that the documented Cypher is the code's.
 
 Distances count Dataset -> Job -> Dataset hops (raw -> clean = 1) and are shortest distances,
-found by breadth-first `ANY SHORTEST` path selection, so cycles (a job reading and writing one
-table) neither loop nor repeat rows, and the starting dataset is never part of its own answer.
+found breadth-first, one statement per level inside one transaction, each node expanded once: so
+cycles (a job reading and writing one table) neither loop nor repeat rows, the starting dataset
+is never part of its own answer, and the cost stays linear in the edges crossed.
 A dataset may be named by its key or by any alias (physical location, further symlinks).
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
-from typing import Any, Final, LiteralString
+from typing import Any, Final, LiteralString, TypeVar
 
 from neo4j import READ_ACCESS, Driver, ManagedTransaction, unit_of_work
 from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
@@ -27,11 +28,14 @@ from lineage_stream.errors import GraphUnavailable
 from lineage_stream.naming import location_key, normalise_name, normalise_namespace
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 MAX_DEPTH: Final = 20
 DEFAULT_DEPTH: Final = 5
 DEFAULT_LIMIT: Final = 1000
 DEFAULT_TIMEOUT_S: Final = 30.0
+# Upstream datasets whose producers `failed_upstream` inspects, at most.
+MAX_FEEDING: Final = 10_000
 
 # Shared head of every dataset-rooted query: the dataset by its key, else by an alias. `$alias`
 # is the normalised `namespace/name` (see `dataset_parameters`).
@@ -49,106 +53,104 @@ RETURN root.namespace AS namespace, root.name AS name, coalesce(root.aliases, []
 """
 )
 
-DOWNSTREAM: Final = (
+DATASET_ID: Final = (
     _ROOT_DATASET
     + """
-MATCH path = ANY SHORTEST
-  (root)(()-[:CONSUMED_BY]->(:Job)-[:PRODUCES]->()){1,20}(reached:Dataset)
-WHERE reached <> root AND length(path) <= 2 * $depth
-WITH root, reached, length(path) / 2 AS distance
-ORDER BY distance, reached.namespace, reached.name
-LIMIT $limit
-WITH root, collect({dataset: reached, distance: distance}) AS hops
-WITH hops, [root] + [hop IN hops | hop.dataset] AS affected
-UNWIND hops AS hop
-WITH hop.dataset AS target, hop.distance AS distance, affected
-CALL (target, affected) {
+RETURN elementId(root) AS id
+"""
+)
+
+FIELD_ID: Final = (
+    _ROOT_DATASET
+    + """
+MATCH (root)-[:HAS_FIELD]->(origin:Field {field: $field})
+RETURN elementId(origin) AS id
+"""
+)
+
+# One breadth-first step each: the datasets (fields) one hop from the frontier.
+DOWNSTREAM_HOP: Final = """
+UNWIND $frontier AS id
+MATCH (source:Dataset) WHERE elementId(source) = id
+MATCH (source)-[:CONSUMED_BY]->(:Job)-[:PRODUCES]->(reached:Dataset)
+RETURN DISTINCT elementId(reached) AS id, reached.namespace AS namespace, reached.name AS name
+"""
+
+UPSTREAM_HOP: Final = """
+UNWIND $frontier AS id
+MATCH (source:Dataset) WHERE elementId(source) = id
+MATCH (source)<-[:PRODUCES]-(:Job)<-[:CONSUMED_BY]-(reached:Dataset)
+RETURN DISTINCT elementId(reached) AS id, reached.namespace AS namespace, reached.name AS name
+"""
+
+COLUMN_DOWNSTREAM_HOP: Final = """
+UNWIND $frontier AS id
+MATCH (source:Field) WHERE elementId(source) = id
+MATCH (source)-[:DERIVES]->(reached:Field)
+RETURN DISTINCT elementId(reached) AS id, reached.namespace AS namespace, reached.name AS name,
+  reached.field AS field
+"""
+
+COLUMN_UPSTREAM_HOP: Final = """
+UNWIND $frontier AS id
+MATCH (source:Field) WHERE elementId(source) = id
+MATCH (source)<-[:DERIVES]-(reached:Field)
+RETURN DISTINCT elementId(reached) AS id, reached.namespace AS namespace, reached.name AS name,
+  reached.field AS field
+"""
+
+# The jobs linking each reached node to the root or another reached node (`$affected`).
+DOWNSTREAM_VIA: Final = """
+UNWIND $reached AS id
+MATCH (target:Dataset) WHERE elementId(target) = id
+CALL (target) {
   MATCH (source:Dataset)-[:CONSUMED_BY]->(job:Job)-[:PRODUCES]->(target)
-  WHERE source IN affected
+  WHERE elementId(source) IN $affected
   WITH DISTINCT job
   ORDER BY job.namespace, job.name
   RETURN collect({namespace: job.namespace, name: job.name}) AS via
 }
-RETURN target.namespace AS namespace, target.name AS name, distance, via
-ORDER BY distance, namespace, name
+RETURN id, via
 """
-)
 
-UPSTREAM: Final = (
-    _ROOT_DATASET
-    + """
-MATCH path = ANY SHORTEST
-  (root)(()<-[:PRODUCES]-(:Job)<-[:CONSUMED_BY]-()){1,20}(reached:Dataset)
-WHERE reached <> root AND length(path) <= 2 * $depth
-WITH root, reached, length(path) / 2 AS distance
-ORDER BY distance, reached.namespace, reached.name
-LIMIT $limit
-WITH root, collect({dataset: reached, distance: distance}) AS hops
-WITH hops, [root] + [hop IN hops | hop.dataset] AS affected
-UNWIND hops AS hop
-WITH hop.dataset AS target, hop.distance AS distance, affected
-CALL (target, affected) {
+UPSTREAM_VIA: Final = """
+UNWIND $reached AS id
+MATCH (target:Dataset) WHERE elementId(target) = id
+CALL (target) {
   MATCH (target)-[:CONSUMED_BY]->(job:Job)-[:PRODUCES]->(fed:Dataset)
-  WHERE fed IN affected
+  WHERE elementId(fed) IN $affected
   WITH DISTINCT job
   ORDER BY job.namespace, job.name
   RETURN collect({namespace: job.namespace, name: job.name}) AS via
 }
-RETURN target.namespace AS namespace, target.name AS name, distance, via,
-  NOT EXISTS { (:Job)-[:PRODUCES]->(target) } AS isSource
-ORDER BY distance, namespace, name
+RETURN id, via, NOT EXISTS { (:Job)-[:PRODUCES]->(target) } AS isSource
 """
-)
 
-COLUMN_DOWNSTREAM: Final = (
-    _ROOT_DATASET
-    + """
-MATCH (root)-[:HAS_FIELD]->(origin:Field {field: $field})
-MATCH path = ANY SHORTEST (origin)-[:DERIVES]->{1,20}(reached:Field)
-WHERE reached <> origin AND length(path) <= $depth
-WITH origin, reached, length(path) AS distance
-ORDER BY distance, reached.namespace, reached.name, reached.field
-LIMIT $limit
-WITH origin, collect({field: reached, distance: distance}) AS hops
-WITH hops, [origin] + [hop IN hops | hop.field] AS affected
-UNWIND hops AS hop
-WITH hop.field AS target, hop.distance AS distance, affected
-CALL (target, affected) {
+COLUMN_DOWNSTREAM_VIA: Final = """
+UNWIND $reached AS id
+MATCH (target:Field) WHERE elementId(target) = id
+CALL (target) {
   MATCH (source:Field)-[derives:DERIVES]->(target)
-  WHERE source IN affected
+  WHERE elementId(source) IN $affected
   WITH DISTINCT derives.jobNamespace AS jobNamespace, derives.jobName AS jobName
   ORDER BY jobNamespace, jobName
   RETURN collect({namespace: jobNamespace, name: jobName}) AS via
 }
-RETURN target.namespace AS namespace, target.name AS name, target.field AS field, distance, via
-ORDER BY distance, namespace, name, field
+RETURN id, via
 """
-)
 
-COLUMN_UPSTREAM: Final = (
-    _ROOT_DATASET
-    + """
-MATCH (root)-[:HAS_FIELD]->(origin:Field {field: $field})
-MATCH path = ANY SHORTEST (origin)<-[:DERIVES]-{1,20}(reached:Field)
-WHERE reached <> origin AND length(path) <= $depth
-WITH origin, reached, length(path) AS distance
-ORDER BY distance, reached.namespace, reached.name, reached.field
-LIMIT $limit
-WITH origin, collect({field: reached, distance: distance}) AS hops
-WITH hops, [origin] + [hop IN hops | hop.field] AS affected
-UNWIND hops AS hop
-WITH hop.field AS target, hop.distance AS distance, affected
-CALL (target, affected) {
+COLUMN_UPSTREAM_VIA: Final = """
+UNWIND $reached AS id
+MATCH (target:Field) WHERE elementId(target) = id
+CALL (target) {
   MATCH (target)-[derives:DERIVES]->(fed:Field)
-  WHERE fed IN affected
+  WHERE elementId(fed) IN $affected
   WITH DISTINCT derives.jobNamespace AS jobNamespace, derives.jobName AS jobName
   ORDER BY jobNamespace, jobName
   RETURN collect({namespace: jobNamespace, name: jobName}) AS via
 }
-RETURN target.namespace AS namespace, target.name AS name, target.field AS field, distance, via
-ORDER BY distance, namespace, name, field
+RETURN id, via
 """
-)
 
 LAST_WRITES: Final = (
     _ROOT_DATASET
@@ -163,24 +165,21 @@ LIMIT $limit
 """
 )
 
-FAILED_UPSTREAM: Final = (
-    _ROOT_DATASET
-    + """
-MATCH path = ANY SHORTEST
-  (root)(()<-[:PRODUCES]-(:Job)<-[:CONSUMED_BY]-()){0,20}(fed:Dataset)
-WHERE length(path) < 2 * $depth
-MATCH (job:Job)-[:PRODUCES]->(fed)
+# `$fed`: the dataset and those upstream of it, each with its distance (the dataset's is 0).
+FAILED_RUNS_FEEDING: Final = """
+UNWIND $fed AS entry
+MATCH (dataset:Dataset) WHERE elementId(dataset) = entry.id
+MATCH (job:Job)-[:PRODUCES]->(dataset)
 MATCH (job)-[:HAS_RUN]->(run:Process)
 WHERE run.state IN ['FAIL', 'ABORT', 'ABANDONED']
   AND coalesce(run.endedAt, run.lastEventAt) >= datetime() - duration({hours: $hours})
-WITH job, run, min(length(path) / 2) + 1 AS distance
+WITH job, run, min(entry.distance) + 1 AS distance
 RETURN job.namespace AS jobNamespace, job.name AS jobName, distance, run.runId AS runId,
   run.state AS state, run.startedAt AS startedAt, run.endedAt AS endedAt,
   run.errorMessage AS errorMessage
 ORDER BY distance, coalesce(run.endedAt, run.lastEventAt) DESC, runId
 LIMIT $limit
 """
-)
 
 JOB_RUNS: Final = """
 MATCH (:Job {namespace: $jobNamespace, name: $jobName})-[:HAS_RUN]->(run:Process)
@@ -298,9 +297,11 @@ class Graph:
         self._timeout_s = timeout_s
 
     def rows(self, cypher: LiteralString, **parameters: Any) -> list[Row]:
-        def work(tx: ManagedTransaction) -> list[Row]:
-            return [_native(record.data()) for record in tx.run(cypher, parameters)]
+        """The rows of one statement."""
+        return self.read(lambda tx: _rows(tx, cypher, **parameters))
 
+    def read(self, work: Callable[[ManagedTransaction], T]) -> T:
+        """Run `work` in one read transaction under the timeout."""
         try:
             with self._driver.session(
                 database=self._database, default_access_mode=READ_ACCESS
@@ -316,6 +317,69 @@ class Graph:
                     f"the query did not finish within its {self._timeout_s:g} s timeout"
                 ) from exc
             raise
+
+
+def _rows(tx: ManagedTransaction, cypher: LiteralString, **parameters: Any) -> list[Row]:
+    return [_native(record.data()) for record in tx.run(cypher, parameters)]
+
+
+@dataclass(frozen=True, slots=True)
+class Traversal:
+    """A breadth-first walk: the start node's id, one hop, and the jobs linking what it reached."""
+
+    start: LiteralString
+    hop: LiteralString
+    via: LiteralString
+
+
+DOWNSTREAM: Final = Traversal(DATASET_ID, DOWNSTREAM_HOP, DOWNSTREAM_VIA)
+UPSTREAM: Final = Traversal(DATASET_ID, UPSTREAM_HOP, UPSTREAM_VIA)
+COLUMN_DOWNSTREAM: Final = Traversal(FIELD_ID, COLUMN_DOWNSTREAM_HOP, COLUMN_DOWNSTREAM_VIA)
+COLUMN_UPSTREAM: Final = Traversal(FIELD_ID, COLUMN_UPSTREAM_HOP, COLUMN_UPSTREAM_VIA)
+
+
+def _breadth_first(
+    tx: ManagedTransaction, hop: LiteralString, start: str, depth: int, limit: int
+) -> list[Row]:
+    """Nodes within `depth` hops of the start, each once at its shortest distance, nearest first
+    (then by key), at most `limit`; never the start itself.
+
+    One statement per level over the whole frontier, each node expanded once: the work is linear
+    in the edges crossed, where a single variable-length or SHORTEST pattern enumerates trails
+    (exponential in a graph with many paths between the same datasets).
+    """
+    seen = {start}
+    frontier = [start]
+    reached: list[Row] = []
+    for distance in range(1, depth + 1):
+        if not frontier or len(reached) >= limit:
+            break
+        level = [row for row in _rows(tx, hop, frontier=frontier) if row["id"] not in seen]
+        level.sort(key=lambda row: tuple(value for key, value in row.items() if key != "id"))
+        seen.update(row["id"] for row in level)
+        reached += [{**row, "distance": distance} for row in level]
+        frontier = [row["id"] for row in level]
+    return reached[:limit]
+
+
+def _traverse(graph: Graph, traversal: Traversal, start: Row, depth: int, limit: int) -> list[Row]:
+    def work(tx: ManagedTransaction) -> list[Row]:
+        origin = _rows(tx, traversal.start, **start)
+        if not origin:
+            return []
+        reached = _breadth_first(tx, traversal.hop, origin[0]["id"], depth, limit)
+        if not reached:
+            return []
+        ids = [row["id"] for row in reached]
+        links = {
+            link.pop("id"): link
+            for link in _rows(tx, traversal.via, reached=ids, affected=[origin[0]["id"], *ids])
+        }
+        return [
+            {**{k: v for k, v in row.items() if k != "id"}, **links[row["id"]]} for row in reached
+        ]
+
+    return graph.read(work)
 
 
 def _native(value: Any) -> Any:
@@ -376,7 +440,7 @@ def downstream(
           'via': [{'namespace': 'etl', 'name': 'clean_orders'}]}, ...]
     """
     _check_bounds(depth, limit)
-    return graph.rows(DOWNSTREAM, **dataset_parameters(namespace, name), depth=depth, limit=limit)
+    return _traverse(graph, DOWNSTREAM, dataset_parameters(namespace, name), depth, limit)
 
 
 def upstream(
@@ -395,7 +459,7 @@ def upstream(
           'via': [{'namespace': 'etl', 'name': 'revenue'}], 'isSource': False}, ...]
     """
     _check_bounds(depth, limit)
-    return graph.rows(UPSTREAM, **dataset_parameters(namespace, name), depth=depth, limit=limit)
+    return _traverse(graph, UPSTREAM, dataset_parameters(namespace, name), depth, limit)
 
 
 def column_downstream(
@@ -415,13 +479,8 @@ def column_downstream(
           'via': [{'namespace': 'etl', 'name': 'clean_orders'}]}, ...]
     """
     _check_bounds(depth, limit)
-    return graph.rows(
-        COLUMN_DOWNSTREAM,
-        **dataset_parameters(namespace, name),
-        field=field,
-        depth=depth,
-        limit=limit,
-    )
+    start = {**dataset_parameters(namespace, name), "field": field}
+    return _traverse(graph, COLUMN_DOWNSTREAM, start, depth, limit)
 
 
 def column_upstream(
@@ -441,13 +500,8 @@ def column_upstream(
           'via': [{'namespace': 'etl', 'name': 'revenue'}]}, ...]
     """
     _check_bounds(depth, limit)
-    return graph.rows(
-        COLUMN_UPSTREAM,
-        **dataset_parameters(namespace, name),
-        field=field,
-        depth=depth,
-        limit=limit,
-    )
+    start = {**dataset_parameters(namespace, name), "field": field}
+    return _traverse(graph, COLUMN_UPSTREAM, start, depth, limit)
 
 
 def last_writes(graph: Graph, namespace: str, name: str, limit: int = 10) -> list[Row]:
@@ -483,13 +537,18 @@ def failed_upstream(
     _check_bounds(depth, limit)
     if hours < 1:
         raise ValueError(f"hours must be at least 1, not {hours}")
-    return graph.rows(
-        FAILED_UPSTREAM,
-        **dataset_parameters(namespace, name),
-        hours=hours,
-        depth=depth,
-        limit=limit,
-    )
+
+    def work(tx: ManagedTransaction) -> list[Row]:
+        origin = _rows(tx, DATASET_ID, **dataset_parameters(namespace, name))
+        if not origin:
+            return []
+        feeding = _breadth_first(tx, UPSTREAM_HOP, origin[0]["id"], depth - 1, MAX_FEEDING)
+        fed = [{"id": origin[0]["id"], "distance": 0}] + [
+            {"id": row["id"], "distance": row["distance"]} for row in feeding
+        ]
+        return _rows(tx, FAILED_RUNS_FEEDING, fed=fed, hours=hours, limit=limit)
+
+    return graph.read(work)
 
 
 def job_runs(graph: Graph, job_namespace: str, job_name: str, limit: int = 20) -> list[Row]:
@@ -612,24 +671,33 @@ def close_jobs(graph: Graph, job_namespace: str, job_name: str, count: int = 5) 
 
 @dataclass(frozen=True, slots=True)
 class NamedQuery:
-    """A library query as `lineage-stream query NAME` runs it and docs/queries.md shows it."""
+    """A library query as `lineage-stream query NAME` runs it, and the Cypher statements it runs
+    (by constant name) as docs/queries.md shows them."""
 
-    cypher: str
     run: Callable[..., Any]
+    statements: Mapping[str, str]
+
+
+def _named(run: Callable[..., Any], *statements: str) -> NamedQuery:
+    return NamedQuery(run, {name: globals()[name] for name in statements})
 
 
 QUERIES: Final[Mapping[str, NamedQuery]] = {
-    "resolve_dataset": NamedQuery(RESOLVE_DATASET, resolve_dataset),
-    "downstream": NamedQuery(DOWNSTREAM, downstream),
-    "upstream": NamedQuery(UPSTREAM, upstream),
-    "column_downstream": NamedQuery(COLUMN_DOWNSTREAM, column_downstream),
-    "column_upstream": NamedQuery(COLUMN_UPSTREAM, column_upstream),
-    "last_writes": NamedQuery(LAST_WRITES, last_writes),
-    "failed_upstream": NamedQuery(FAILED_UPSTREAM, failed_upstream),
-    "job_runs": NamedQuery(JOB_RUNS, job_runs),
-    "job_run_stats": NamedQuery(JOB_RUN_STATS, job_run_stats),
-    "unfinished_runs": NamedQuery(UNFINISHED_RUNS, unfinished_runs),
-    "inputs_at": NamedQuery(INPUTS_AT, inputs_at),
-    "dataset_by_alias": NamedQuery(DATASET_BY_ALIAS, dataset_by_alias),
-    "datasets_by_prefix": NamedQuery(DATASETS_BY_PREFIX, datasets_by_prefix),
+    "resolve_dataset": _named(resolve_dataset, "RESOLVE_DATASET"),
+    "downstream": _named(downstream, "DATASET_ID", "DOWNSTREAM_HOP", "DOWNSTREAM_VIA"),
+    "upstream": _named(upstream, "DATASET_ID", "UPSTREAM_HOP", "UPSTREAM_VIA"),
+    "column_downstream": _named(
+        column_downstream, "FIELD_ID", "COLUMN_DOWNSTREAM_HOP", "COLUMN_DOWNSTREAM_VIA"
+    ),
+    "column_upstream": _named(
+        column_upstream, "FIELD_ID", "COLUMN_UPSTREAM_HOP", "COLUMN_UPSTREAM_VIA"
+    ),
+    "last_writes": _named(last_writes, "LAST_WRITES"),
+    "failed_upstream": _named(failed_upstream, "DATASET_ID", "UPSTREAM_HOP", "FAILED_RUNS_FEEDING"),
+    "job_runs": _named(job_runs, "JOB_RUNS"),
+    "job_run_stats": _named(job_run_stats, "JOB_RUN_STATS"),
+    "unfinished_runs": _named(unfinished_runs, "UNFINISHED_RUNS"),
+    "inputs_at": _named(inputs_at, "INPUTS_AT"),
+    "dataset_by_alias": _named(dataset_by_alias, "DATASET_BY_ALIAS"),
+    "datasets_by_prefix": _named(datasets_by_prefix, "DATASETS_BY_PREFIX"),
 }
