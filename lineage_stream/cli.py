@@ -14,6 +14,7 @@ from typing import Annotated, Any, get_type_hints
 
 import orjson
 import typer
+from neo4j.exceptions import ClientError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -405,6 +406,11 @@ def query(
             answer = named.run(graph, **arguments)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
+        except ClientError as exc:
+            # A parameter Cypher cannot use, such as an `at` that is not a date and time.
+            raise ConfigurationError(
+                f"{name}: Neo4j refused the parameters: {exc.message}"
+            ) from exc
     if not answer:
         err.print(f"{name}: nothing matched")
         raise typer.Exit(1)

@@ -513,6 +513,13 @@ def test_cli_named_query_with_parameters(graph: Graph, neo4j_uri: str) -> None:
         (("query", "job_runs", "--param", "job_namespace=etl"), "missing --param for: job_name"),
         (("query", "unfinished_runs", "--param", "limit=many"), "'many' is not a whole number"),
         (("query", "unfinished_runs", "--param", "colour=red"), "not a parameter of this query"),
+        (
+            (
+                *("query", "inputs_at", "--param", f"namespace={LAKE}"),
+                *("--param", f"name={GOLD}", "--param", "at=yesterday"),
+            ),
+            "inputs_at: Neo4j refused the parameters",
+        ),
         (("impact", "downstream", LAKE, RAW, "--depth", "21"), "--depth"),
         (("impact", "sideways", LAKE, RAW), "sideways"),
     ],
