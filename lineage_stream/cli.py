@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from difflib import get_close_matches
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
@@ -280,6 +281,10 @@ def impact(
     with _graph(timeout) as graph:
         root = _resolve_or_exit(graph, namespace, name)
         key = (root["namespace"], root["name"])
+        if column is not None and column not in root["fields"]:
+            err.print(f"no field {column!r} in {_label(root)}", markup=False, highlight=False)
+            err.print(f"close matches: {', '.join(get_close_matches(column, root['fields']))}")
+            raise typer.Exit(1)
         if column is None:
             traverse = queries.downstream if direction is Direction.downstream else queries.upstream
             rows = traverse(graph, *key, depth=depth, limit=limit)

@@ -49,7 +49,9 @@ WHERE root IS NOT NULL
 RESOLVE_DATASET: Final = (
     _ROOT_DATASET
     + """
-RETURN root.namespace AS namespace, root.name AS name, coalesce(root.aliases, []) AS aliases
+RETURN root.namespace AS namespace, root.name AS name, coalesce(root.aliases, []) AS aliases,
+  COLLECT { MATCH (root)-[:HAS_FIELD]->(field:Field) RETURN field.field ORDER BY field.field }
+    AS fields
 """
 )
 
@@ -413,12 +415,13 @@ def _check_bounds(depth: int, limit: int) -> None:
 
 
 def resolve_dataset(graph: Graph, namespace: str, name: str) -> Row | None:
-    """The dataset a key or an alias names, with its aliases; None when nothing matches.
+    """The dataset a key or an alias names, with its aliases and field names; None when nothing
+    matches.
 
     Example:
         >>> resolve_dataset(graph, "hdfs://nn", "/user/hive/warehouse/t1")
         {'namespace': 'hive://metastore:9083', 'name': 'default.t1',
-         'aliases': ['hdfs://nn/user/hive/warehouse/t1']}
+         'aliases': ['hdfs://nn/user/hive/warehouse/t1'], 'fields': ['a', 'b']}
     """
     rows = graph.rows(RESOLVE_DATASET, **dataset_parameters(namespace, name))
     return rows[0] if rows else None

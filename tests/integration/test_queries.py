@@ -210,7 +210,7 @@ def test_a_dataset_named_by_its_location_alias_is_the_table(graph: Graph) -> Non
     assert by_alias == queries.downstream(graph, HIVE, TABLE, depth=2)
     assert by_alias == [ds(LAKE, REPORT, 1, "report"), ds(LAKE, RAW, 2, "recycle")]
     expected = {"namespace": HIVE, "name": TABLE, "aliases": [TABLE_ALIAS]}
-    assert queries.resolve_dataset(graph, *LOCATION) == expected
+    assert queries.resolve_dataset(graph, *LOCATION) == {**expected, "fields": ["total"]}
     assert queries.dataset_by_alias(graph, "s3a://lake/warehouse/revenue_t/") == expected
     assert queries.dataset_by_alias(graph, "s3://lake/warehouse/elsewhere") is None
 
@@ -444,6 +444,13 @@ def test_cli_unknown_dataset_exits_1_with_close_matches(graph: Graph, neo4j_uri:
     assert (done.returncode, done.stdout) == (1, "")
     assert "no dataset s3://lake /raw/ordrs" in done.stderr
     assert f"{LAKE} {RAW}" in done.stderr
+
+
+def test_cli_unknown_column_exits_1_with_the_close_fields(graph: Graph, neo4j_uri: str) -> None:
+    done = lineage_stream("impact", "downstream", LAKE, RAW, "--column", "amont", uri=neo4j_uri)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert f"no field 'amont' in {LAKE}{RAW}" in done.stderr
+    assert "close matches: amount" in done.stderr
 
 
 def test_cli_runs_json_newest_first_with_rfc3339_times(graph: Graph, neo4j_uri: str) -> None:
