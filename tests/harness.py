@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from neo4j import Driver
 from neo4j.time import DateTime
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -263,3 +267,43 @@ def drain(worker: WorkerProcess, bootstrap: str, topic: str, timeout: float = 18
     wait_until(
         everything_committed, timeout=timeout, what=f"group {group} to commit all of {topic}"
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(base: str) -> Samples:
+    status, text = get(f"{base}/metrics")
+    if status != 200:
+        return {}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
+    return {
+        dict(labels)[label]: value for (metric, labels), value in samples.items() if metric == name
+    }
+
+
+def value(samples: Samples, name: str) -> float:
+    return samples.get((name, frozenset()), 0.0)

@@ -22,10 +22,14 @@ from tests.harness import (
     WorkerProcess,
     clear_graph,
     drain,
+    free_port,
+    get,
     produce,
     run_count,
+    scrape,
     snapshot,
     unique,
+    value,
     wait_until,
 )
 from tests.integration.test_worker import create_topic, worker_env
@@ -78,6 +82,11 @@ def wait_for_runs(worker: WorkerProcess, driver: Driver, at_least: int) -> None:
     )
 
 
+def not_ready_reason(base: str) -> str | None:
+    status, body = get(f"{base}/readyz")
+    return body if status == 503 else None
+
+
 def assert_same_graph(driver: Driver, fleet: Fleet) -> None:
     after = snapshot(driver)
     assert after == fleet.clean, after.diff(fleet.clean)
@@ -91,20 +100,29 @@ def test_neo4j_down_for_30_s_mid_stream_loses_nothing(
     fleet: Fleet,
     tmp_path: Path,
 ) -> None:
-    worker = WorkerProcess(fault_env(kafka_bootstrap, neo4j_uri, fleet), tmp_path / "w.log")
-    worker.start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**fault_env(kafka_bootstrap, neo4j_uri, fleet), "LINEAGE_METRICS_PORT": str(port)}
+    worker = WorkerProcess(env, tmp_path / "w.log").start()
     try:
         wait_for_runs(worker, empty_graph, fleet.runs // 4)
         stack_control.stop("neo4j")
         try:
-            time.sleep(30)  # the outage itself
+            outage_ends = time.monotonic() + 30
+            body = wait_until(
+                lambda: not_ready_reason(base), timeout=20, what="/readyz to report the outage"
+            )
+            assert "Neo4j" in body
+            time.sleep(max(0.0, outage_ends - time.monotonic()))  # the rest of the outage
             worker.assert_alive()
         finally:
             stack_control.start("neo4j")
         drain(worker, kafka_bootstrap, fleet.topic)
+        wait_until(lambda: get(f"{base}/readyz")[0] == 200, timeout=30, what="ready again")
+        retries = value(scrape(base), "lineage_stream_neo4j_retries_total")
     finally:
         assert worker.stop() == 0
-    assert "Neo4j write failed" in worker.log_path.read_text(), "the outage was never retried"
+    assert retries > 0, "the outage was never retried"
     assert_same_graph(empty_graph, fleet)
 
 

@@ -3,10 +3,7 @@ ingestion, liveness, and readiness that follows Neo4j going away and coming back
 
 from __future__ import annotations
 
-import socket
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,56 +13,27 @@ from typing import Any
 import orjson
 import pytest
 from neo4j import Driver
-from prometheus_client.parser import text_string_to_metric_families
 
 from lineage_stream.cli import spark_key
 from tests.builders import run_event
-from tests.harness import WorkerProcess, clear_graph, produce, unique, wait_until
+from tests.harness import (
+    Samples,
+    WorkerProcess,
+    by_label,
+    clear_graph,
+    free_port,
+    get,
+    produce,
+    scrape,
+    unique,
+    value,
+    wait_until,
+)
 from tests.integration.test_worker import DATAPROC, bad_inputs, create_topic, worker_env
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:
-        return 0, str(exc)
-
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(base: str) -> Samples:
-    status, text = get(f"{base}/metrics")
-    if status != 200:
-        return {}
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
-    return {
-        dict(labels)[label]: value for (metric, labels), value in samples.items() if metric == name
-    }
-
-
-def value(samples: Samples, name: str) -> float:
-    return samples.get((name, frozenset()), 0.0)
 
 
 @dataclass

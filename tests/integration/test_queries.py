@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from lineage_stream import cypher, queries
 from lineage_stream.pipeline import Message, Pipeline, Rejection
 from lineage_stream.queries import Graph
 from tests.builders import dataset, run_event
-from tests.harness import clear_graph
+from tests.harness import clear_graph, free_port
 from tests.query_docs import documented_statements
 
 pytestmark = pytest.mark.integration
@@ -538,12 +537,6 @@ def test_cli_usage_errors_exit_2_without_traceback(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_cli_unreachable_neo4j_exits_2_within_15_seconds() -> None:

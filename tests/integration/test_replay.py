@@ -14,8 +14,17 @@ import pytest
 from neo4j import Driver
 
 from lineage_stream.cli import demo_events, spark_key
-from tests.harness import GraphSnapshot, WorkerProcess, clear_graph, produce, snapshot, wait_until
-from tests.integration.test_operations import by_label, free_port, scrape
+from tests.harness import (
+    GraphSnapshot,
+    WorkerProcess,
+    by_label,
+    clear_graph,
+    free_port,
+    produce,
+    scrape,
+    snapshot,
+    wait_until,
+)
 from tests.integration.test_worker import create_topic, unique, worker_env
 
 pytestmark = pytest.mark.integration
