@@ -1,5 +1,5 @@
-"""The analyst queries and CLI on the real Neo4j, over a known lineage ingested by the worker's
-own pipeline (parse, pair, write, sweep): cycles, an alias, failing, abandoned and running runs,
+"""The analyst queries and CLI on the real Neo4j, over a known lineage ingested by the worker
+from Kafka: cycles, an alias, failing, abandoned and running runs,
 column lineage. Every answer is asserted exactly.
 
 The lineage (namespace s3://lake unless said; jobs in namespace etl):
@@ -12,7 +12,6 @@ The lineage (namespace s3://lake unless said; jobs in namespace etl):
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -23,13 +22,23 @@ from typing import Any
 
 import orjson
 import pytest
-from neo4j import AsyncGraphDatabase, Driver
+from neo4j import Driver
 
-from lineage_stream import cypher, queries
-from lineage_stream.pipeline import Message, Pipeline, Rejection
+from lineage_stream import queries
 from lineage_stream.queries import Graph
 from tests.builders import dataset, run_event
-from tests.harness import clear_graph, free_port
+from tests.harness import (
+    WorkerProcess,
+    clear_graph,
+    consume_all,
+    drain,
+    free_port,
+    produce,
+    run_count,
+    unique,
+    wait_until,
+)
+from tests.integration.test_worker import create_topic, worker_env
 from tests.query_docs import documented_statements
 
 pytestmark = pytest.mark.integration
@@ -137,40 +146,45 @@ RUNS = [
 RUN = {run.number: run for run in RUNS}
 
 
-async def ingest(uri: str, auth: tuple[str, str]) -> list[Rejection]:
-    """Every run through the worker's pipeline, then one sweep that abandons the stale run."""
-    rejected: list[Rejection] = []
-
-    async def dead_letter(rejection: Rejection) -> None:
-        rejected.append(rejection)
-
-    async with AsyncGraphDatabase.driver(uri, auth=auth) as driver:
-        from lineage_stream.neo4j_writer import Neo4jWriter
-
-        pipeline = Pipeline(
-            runs={},
-            writer=Neo4jWriter(driver, "neo4j"),
-            dead_letter=dead_letter,
-            max_event_bytes=1_000_000,
-            run_timeout=RUN_TIMEOUT,
-        )
-        offset = 0
-        for run in RUNS:
-            batch = []
-            for raw in run.events():
-                batch.append((Message(raw, "openlineage", 0, offset), None))
-                offset += 1
-            await pipeline.handle(batch)
-        await pipeline.sweep(0, None)
-    return rejected
-
-
 @pytest.fixture(scope="module")
-def graph(neo4j_uri: str, neo4j_auth: tuple[str, str], neo4j_driver: Driver) -> Graph:
+def graph(
+    kafka_bootstrap: str, neo4j_uri: str, neo4j_driver: Driver, tmp_path_factory: Any
+) -> Graph:
+    """Every run through the worker over Kafka; a restart's start-up sweep abandons the stale run.
+
+    The second start is what makes the abandonment deterministic: by then the pairing table
+    holds every run, whereas the first start's sweep may come before the events.
+    """
     clear_graph(neo4j_driver)
-    for statement in cypher.SCHEMA:
-        neo4j_driver.execute_query(statement)
-    assert asyncio.run(ingest(neo4j_uri, neo4j_auth)) == []
+    topic = unique("queries")
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    produce(kafka_bootstrap, topic, [(None, raw) for run in RUNS for raw in run.events()])
+    env = worker_env(
+        kafka_bootstrap,
+        neo4j_uri,
+        topic,
+        LINEAGE_RUN_TIMEOUT_S=str(int(RUN_TIMEOUT.total_seconds())),
+        LINEAGE_METRICS_PORT="0",
+    )
+    log = tmp_path_factory.mktemp("queries") / "worker.log"
+    worker = WorkerProcess(env, log).start()
+    try:
+        drain(worker, kafka_bootstrap, topic)
+    finally:
+        worker.stop()  # exit codes on SIGTERM are test_worker's business
+    worker = WorkerProcess(env, log).start()
+    try:
+        wait_until(
+            lambda: (
+                worker.assert_alive()
+                or run_count(neo4j_driver, f"p.runId = '{RUN[7].id}' AND p.state = 'ABANDONED'")
+            ),
+            timeout=60,
+            what="the stale run to be abandoned",
+        )
+    finally:
+        worker.stop()
+    assert consume_all(kafka_bootstrap, f"{topic}.dlq", expected=1, timeout=2) == []
     return Graph(neo4j_driver, "neo4j", timeout_s=10)
 
 
