@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,8 +20,8 @@ def fleet_event(
     when: datetime,
     *,
     parent: tuple[str, str] | None = None,
-    inputs: list[str] = (),  # type: ignore[assignment]
-    outputs: list[str] = (),  # type: ignore[assignment]
+    inputs: Sequence[str] = (),
+    outputs: Sequence[str] = (),
     processing_type: str = "BATCH",
 ) -> dict[str, Any]:
     facets: dict[str, Any] = {}
