@@ -10,7 +10,6 @@ p an event context, which is what lets it change the table.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
 import ssl
@@ -29,6 +28,7 @@ from neo4j import AsyncGraphDatabase
 
 from lineage_stream.dlq import DeadLetterSink
 from lineage_stream.kafka_admin import by_run_topic_name, client_config, tick_topic_name
+from lineage_stream.logs import logging_config
 from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.offsets import OffsetLedger, Progress
 from lineage_stream.openlineage import peek_run_id
@@ -122,9 +122,15 @@ class OffsetCommitter:
         await self._app.producer.flush()
         # The transport's raw commit: Faust's public one commits acked offsets only.
         consumer: Any = self._app.consumer
-        if await consumer._commit(offsets):
-            for tp, offset in offsets.items():
+        committed = await consumer._commit(offsets)
+        for tp, offset in offsets.items():
+            context = {"topic": tp.topic, "partition": tp.partition, "offset": offset}
+            if committed:
                 self._ledger.committed(tp, offset)
+                log.debug("committed %s up to %d", tp, offset, extra=context)
+            else:
+                # The next batch commits again, from the same ledger.
+                log.info("commit of %s up to %d failed", tp, offset, extra=context)
 
     async def _mend(self, tp: TP, progress: Progress, handled: list[int]) -> Progress:
         while progress.hole_at is not None:
@@ -133,13 +139,25 @@ class OffsetCommitter:
                 return Progress()  # revoked while we asked; its next owner starts afresh
             if first <= progress.hole_at:
                 break
+            log.info(
+                "%s: the broker holds nothing from %d to %d; stepping over",
+                tp,
+                progress.hole_at,
+                first,
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": progress.hole_at},
+            )
             self._ledger.step_over(tp, first)
             progress = self._ledger.handled(tp, handled)
         now, hole_at = time.monotonic(), progress.hole_at
         # Events already buffered behind the hole show it again: seek once per interval.
         due = now - self._reread_at.get(tp, -math.inf) >= REREAD_INTERVAL_S
         if hole_at is not None and due:
-            log.warning("%s: offsets from %d were skipped; reading them again", tp, hole_at)
+            log.warning(
+                "%s: offsets from %d were skipped; reading them again",
+                tp,
+                hole_at,
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": hole_at},
+            )
             await self._app.consumer.seek(tp, hole_at)
             self._reread_at[tp] = now
         return progress
@@ -151,7 +169,12 @@ class OffsetCommitter:
             try:
                 return await asyncio.to_thread(question, *args)
             except KafkaException as exc:
-                log.warning("Kafka did not answer (%s); asking again in %.1f s", exc, backoff)
+                log.warning(
+                    "Kafka did not answer (%s); asking again in %.1f s",
+                    exc,
+                    backoff,
+                    extra={"reason": exc.args[0].name() if exc.args else "unknown"},
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -312,6 +335,11 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
 
 def run_worker(settings: Settings, partitions: int) -> None:
     app = create_app(settings, partitions)
-    logging.getLogger("neo4j").setLevel(logging.WARNING)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings),
+        quiet=True,
+        redirect_stdouts=False,
+    )
     worker.execute_from_commandline()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lineage_stream import queries
-from lineage_stream.errors import ConfigurationError, GraphUnavailable
+from lineage_stream.errors import ConfigurationError, GraphUnavailable, neo4j_unreachable
 from lineage_stream.naming import DatasetKey
 from lineage_stream.settings import Settings
 
@@ -32,6 +33,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+log = logging.getLogger(__name__)
 
 # Fail fast when Neo4j is unreachable: the analyst gets an error in seconds, not 30 s retries.
 CONNECT_TIMEOUT_S = 4.0
@@ -54,14 +56,21 @@ def worker() -> None:
     """Run the stream worker: consume LINEAGE_TOPIC, pair runs, write Neo4j."""
     from lineage_stream.app import run_worker
     from lineage_stream.kafka_admin import prepare_topics
+    from lineage_stream.logs import configure_logging
     from lineage_stream.schema import ensure_schema
 
     settings = _settings()
+    configure_logging(settings)
     partitions = prepare_topics(settings)
     ensure_schema(settings)
-    err.print(
-        f"lineage-stream worker: {settings.topic} ({partitions} partitions) -> "
-        f"{settings.neo4j_uri} [{settings.neo4j_database}], group {settings.consumer_group}"
+    log.info(
+        "lineage-stream worker: %s (%d partitions) -> %s [%s], group %s",
+        settings.topic,
+        partitions,
+        settings.neo4j_uri,
+        settings.neo4j_database,
+        settings.consumer_group,
+        extra={"topic": settings.topic, "partitions": partitions},
     )
     run_worker(settings, partitions)
 
@@ -194,8 +203,10 @@ def prune(
 
     try:
         pruned = asyncio.run(prune_now())
-    except (AuthError, ServiceUnavailable) as exc:
+    except AuthError as exc:
         raise GraphUnavailable(f"Neo4j at {settings.neo4j_uri}: {exc}") from exc
+    except ServiceUnavailable as exc:
+        raise neo4j_unreachable(exc, settings.neo4j_uri) from exc
     err.print(
         f"pruned {pruned} runs older than {older_than_days:g} days "
         f"(kept the latest {keep_runs} per job and every dataset's last writer)",

@@ -82,7 +82,9 @@ class Neo4jWriter:
         """
         if not events and not states:
             return
-        await self._until_written(lambda: self._write_once(events, states))
+        await self._until_written(
+            lambda: self._write_once(events, states), {"events": len(events), "runs": len(states)}
+        )
 
     async def _write_once(self, events: Sequence[Event], states: Sequence[RunState]) -> None:
         started = time.perf_counter()
@@ -93,9 +95,13 @@ class Neo4jWriter:
         if self._on_written:
             self._on_written(time.perf_counter() - started)
 
-    async def _until_written(self, attempt: Callable[[], Awaitable[None]]) -> None:
+    async def _until_written(
+        self, attempt: Callable[[], Awaitable[None]], context: dict[str, int]
+    ) -> None:
         backoff = 0.5
+        attempts = 0
         while True:
+            attempts += 1
             try:
                 await attempt()
                 return
@@ -110,6 +116,16 @@ class Neo4jWriter:
             metrics.NEO4J_RETRIES.inc()
             if self._on_retry:
                 self._on_retry(reason)
-            log.warning("Neo4j write failed (%s); retrying in %.1f s", reason, backoff)
+            log.warning(
+                "Neo4j write failed (%s); retrying in %.1f s",
+                reason,
+                backoff,
+                extra={
+                    **context,
+                    "attempt": attempts,
+                    "retryInS": backoff,
+                    "reason": type(reason).__name__,
+                },
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # Finished runs stay in the table this long after their last event arrived, so late duplicates
 # fold locally; after that the graph's own join keeps them correct.
 FINISHED_RUN_GRACE = timedelta(minutes=10)
+# A sweep after a long outage can abandon thousands of runs; a log line names the first ones.
+MAX_LOGGED_RUN_IDS = 100
 
 
 class StoredRun(BaseModel):
@@ -111,16 +113,27 @@ class Pipeline:
         try:
             await self._writer.write([event for _, event in accepted], list(runs.values()))
         except Neo4jError as exc:
-            log.error("Neo4j rejected a batch (%s); writing its events one by one", exc.message)
+            log.error(
+                "Neo4j rejected a batch (%s); writing its events one by one",
+                exc.message,
+                extra={"reason": exc.code, "events": len(accepted)},
+            )
             rejected += await self._write_one_by_one(accepted, runs)
             accepted = [pair for pair in accepted if pair[0] not in {r.message for r in rejected}]
         for rejection in rejected:
+            source = rejection.message
             log.warning(
                 "dead-lettered %s[%d]@%d: %s",
-                rejection.message.topic,
-                rejection.message.partition,
-                rejection.message.offset,
+                source.topic,
+                source.partition,
+                source.offset,
                 rejection.error,
+                extra={
+                    "topic": source.topic,
+                    "partition": source.partition,
+                    "offset": source.offset,
+                    "reason": rejection.error.reason.value,
+                },
             )
             await self._dead_letter(rejection)
         metrics.record_batch(
@@ -167,7 +180,16 @@ class Pipeline:
                 open_runs += stored.state.terminal is None
         if abandoned:
             await self._writer.write([], abandoned)
-            log.info("abandoned %d runs of partition %d", len(abandoned), partition)
+            log.info(
+                "abandoned %d runs of partition %d",
+                len(abandoned),
+                partition,
+                extra={
+                    "partition": partition,
+                    "abandoned": len(abandoned),
+                    "runIds": [run.run_id for run in abandoned[:MAX_LOGGED_RUN_IDS]],
+                },
+            )
         self._in_event_context(context)
         for run_id in forget:
             del self._runs[run_id]

@@ -24,7 +24,7 @@ from neo4j import READ_ACCESS, Driver, ManagedTransaction, unit_of_work
 from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
 from neo4j.time import Date, DateTime, Duration, Time
 
-from lineage_stream.errors import GraphUnavailable
+from lineage_stream.errors import GraphUnavailable, neo4j_unreachable
 from lineage_stream.naming import location_key, normalise_name, normalise_namespace
 
 Row = dict[str, Any]
@@ -312,7 +312,7 @@ class Graph:
         except AuthError as exc:
             raise GraphUnavailable(f"Neo4j refused the credentials: {exc.message}") from exc
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise GraphUnavailable(f"Neo4j cannot be reached: {exc}") from exc
+            raise neo4j_unreachable(exc) from exc
         except ClientError as exc:
             if exc.code and exc.code.startswith("Neo.ClientError.Transaction.TransactionTimedOut"):
                 raise GraphUnavailable(

@@ -9,7 +9,7 @@ from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from lineage_stream import cypher
-from lineage_stream.errors import GraphUnavailable
+from lineage_stream.errors import GraphUnavailable, certificate_problem, neo4j_unreachable
 from lineage_stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ def ensure_schema(settings: Settings, wait_s: float = 120.0) -> None:
                     "check LINEAGE_NEO4J_USER and LINEAGE_NEO4J_PASSWORD"
                 ) from exc
             except (ServiceUnavailable, SessionExpired) as exc:
+                if certificate_problem(exc) is not None:
+                    # Waiting will not make the certificate verify.
+                    raise neo4j_unreachable(exc, settings.neo4j_uri) from exc
                 if time.monotonic() > deadline:
                     raise GraphUnavailable(
                         f"Neo4j at {settings.neo4j_uri} did not answer within {wait_s:.0f} s: {exc}"

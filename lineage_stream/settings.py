@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     prune_keep_runs: int = Field(default=10, ge=1)
     prune_interval_s: float = Field(default=3600.0, ge=1.0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text (Faust's format) or json (one object per line)."
+    )
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:

@@ -7,9 +7,11 @@
 Jars come from Maven Central (`mvn dependency:copy-dependencies`, cached in ~/.m2 and under
 .stack/lib). `up` is idempotent: a running service that answers is reused. `down` stops what the
 pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT (7687), and a
-second Kafka listener with SASL/SCRAM on LINEAGE_STACK_KAFKA_SASL_PORT (Kafka port + 2000) where
+second Kafka listener with SASL on LINEAGE_STACK_KAFKA_SASL_PORT (Kafka port + 2000) where
 user `lineage` (password LINEAGE_STACK_KAFKA_SASL_PASSWORD, `lineage-secret`) may log in with
-SCRAM-SHA-256 or SCRAM-SHA-512.
+PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Bolt accepts TLS as well as plain connections
+(`bolt+ssc://`), with a self-signed certificate for 127.0.0.1 and localhost made by `openssl`
+into .stack/certificates/bolt on first start.
 """
 
 from __future__ import annotations
@@ -81,6 +83,11 @@ class Config:
     @property
     def bolt_uri(self) -> str:
         return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def bolt_tls_uri(self) -> str:
+        """TLS with the stack's self-signed certificate, which the driver accepts unverified."""
+        return f"bolt+ssc://127.0.0.1:{self.bolt_port}"
 
 
 def say(text: str) -> None:
@@ -233,6 +240,11 @@ def neo4j_answers(config: Config) -> bool:
         return False
 
 
+def _jaas_quoted(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def _kafka_command(config: Config) -> list[str]:
     lib = install_jars(config, "kafka")
     data = config.root / "kafka"
@@ -251,7 +263,10 @@ def _kafka_command(config: Config) -> list[str]:
                 "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
                 "SASL_PLAINTEXT:SASL_PLAINTEXT",
-                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f"user_{SCRAM_USER}={_jaas_quoted(config.sasl_password)};",
                 *(
                     f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config="
                     "org.apache.kafka.common.security.scram.ScramLoginModule required;"
@@ -294,9 +309,48 @@ def _kafka_command(config: Config) -> list[str]:
     return [*java, "kafka.Kafka", str(properties)]
 
 
+def bolt_certificate_dir(config: Config) -> Path:
+    return config.root / "certificates" / "bolt"
+
+
+def ensure_bolt_certificate(config: Config) -> Path:
+    """A self-signed certificate for 127.0.0.1 and localhost, made once; returns its folder."""
+    folder = bolt_certificate_dir(config)
+    if (folder / "public.crt").exists() and (folder / "private.key").exists():
+        return folder
+    if shutil.which("openssl") is None:
+        raise StackError("openssl not found; install it (`apt-get install -y openssl`)")
+    for sub in ("trusted", "revoked"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    _run_with_progress(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=lineage-stream local Neo4j",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(folder / "private.key"),
+            "-out",
+            str(folder / "public.crt"),
+        ],
+        config.root / "logs" / "openssl-bolt.log",
+        "make the Bolt certificate",
+    )
+    return folder
+
+
 def _neo4j_command(config: Config) -> list[str]:
     lib = install_jars(config, "neo4j")
     classes = compile_neo4j_launcher(config, lib)
+    certificates = ensure_bolt_certificate(config)
     conf = config.root / "neo4j.conf"
     address = f"127.0.0.1:{config.bolt_port}"
     conf.write_text(
@@ -305,6 +359,13 @@ def _neo4j_command(config: Config) -> list[str]:
                 "server.bolt.enabled=true",
                 f"server.bolt.listen_address={address}",
                 f"server.bolt.advertised_address={address}",
+                # TLS for clients that ask (bolt+ssc://), plain bolt:// for every other test.
+                "server.bolt.tls_level=OPTIONAL",
+                "dbms.ssl.policy.bolt.enabled=true",
+                f"dbms.ssl.policy.bolt.base_directory={certificates}",
+                "dbms.ssl.policy.bolt.private_key=private.key",
+                "dbms.ssl.policy.bolt.public_certificate=public.crt",
+                "dbms.ssl.policy.bolt.client_auth=NONE",
                 "dbms.security.auth_enabled=true",
                 f"server.memory.pagecache.size={config.neo4j_pagecache}",
                 "db.tx_log.rotation.retention_policy=2 files",
@@ -470,8 +531,9 @@ def up(config: Config, only: list[str]) -> list[str]:
     if "kafka" in only:
         ensure_scram_user(config)
     say(f"Kafka  bootstrap {config.bootstrap}")
-    say(f"Kafka  SASL_PLAINTEXT {config.sasl_bootstrap}  SCRAM user {SCRAM_USER}")
+    say(f"Kafka  SASL_PLAINTEXT {config.sasl_bootstrap}  PLAIN/SCRAM user {SCRAM_USER}")
     say(f"Neo4j  {config.bolt_uri}  user neo4j  password {config.password}")
+    say(f"Neo4j  {config.bolt_tls_uri}  (TLS, self-signed certificate)")
     return started
 
 

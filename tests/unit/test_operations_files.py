@@ -1,5 +1,6 @@
 """Kubernetes, Prometheus and Grafana files cannot be applied here (no cluster, no promtool);
-check that they parse and agree with the code: metric names, health paths, port, settings."""
+check that they agree with the code: metrics shown, health paths, port, settings. Their schemas
+and PromQL syntax: test_deploy_schemas."""
 
 from __future__ import annotations
 
@@ -22,20 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy/kubernetes"
 SETTINGS = {f"LINEAGE_{name.upper()}" for name in Settings.model_fields}
 METRIC = re.compile(r"\blineage_stream_[a-z0-9_]+")
-SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-}
-
-
-def exported_names() -> set[str]:
-    return {
-        family.name + suffix
-        for family in REGISTRY.collect()
-        if family.name.startswith("lineage_stream_")
-        for suffix in SUFFIXES[family.type]
-    }
 
 
 def manifests() -> dict[str, dict[str, Any]]:
@@ -67,16 +54,6 @@ def health_paths() -> set[str]:
     return {resource.canonical for resource in routes.router.resources()}
 
 
-def test_every_metric_name_in_alerts_and_dashboard_is_exported() -> None:
-    used = {
-        name
-        for text in [*(r["expr"] for r in alert_rules()), *dashboard_exprs()]
-        for name in METRIC.findall(text)
-    }
-    assert used, "no lineage_stream metric referenced"
-    assert used <= exported_names(), f"unknown metrics: {sorted(used - exported_names())}"
-
-
 def test_every_metric_is_shown_on_the_dashboard() -> None:
     shown = {name for expr in dashboard_exprs() for name in METRIC.findall(expr)}
     families = {f.name for f in REGISTRY.collect() if f.name.startswith("lineage_stream_")}
@@ -95,7 +72,6 @@ def test_alert_rules_are_complete() -> None:
     for rule in rules:
         assert rule["labels"]["severity"] in {"warning", "critical"}
         assert rule["annotations"]["summary"]
-        assert rule["expr"].count("(") == rule["expr"].count(")")
 
 
 def test_probes_use_the_workers_health_endpoints_and_port() -> None:
