@@ -11,13 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
-from lineage_stream.graph import build_batch, location_aliases
+from lineage_stream.graph import GraphBatch, build_batch, location_aliases
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import Event
 from lineage_stream.pairing import RunState
@@ -38,7 +39,12 @@ async def _write_batch(
             record["alias"]: DatasetKey(record["namespace"], record["name"])
             async for record in result
         }
-    batch = build_batch(events, states, known)
+    for statement, parameters in statements(build_batch(events, states, known)):
+        await (await tx.run(statement, parameters)).consume()
+
+
+def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
+    """The statements that write one batch, nodes before the edges that match them."""
     steps = (
         (cypher.UPSERT_JOBS, batch.jobs),
         (cypher.UPSERT_DATASETS, batch.datasets),
@@ -54,12 +60,13 @@ async def _write_batch(
         (cypher.UPSERT_FIELDS, batch.fields),
         (cypher.LINK_DERIVATIONS, batch.derivations),
     )
-    for statement, rows in steps:
-        if rows:
-            await (await tx.run(statement, rows=rows)).consume()
+    found: list[tuple[str, dict[str, Any]]] = [
+        (statement, {"rows": rows}) for statement, rows in steps if rows
+    ]
     parents = sorted({row["parentRunId"] for row in batch.processes if row["parentRunId"]})
     if parents:
-        await (await tx.run(cypher.COUNT_FAILED_CHILDREN, parentRunIds=parents)).consume()
+        found.append((cypher.COUNT_FAILED_CHILDREN, {"parentRunIds": parents}))
+    return found
 
 
 class Neo4jWriter:
