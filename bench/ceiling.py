@@ -15,13 +15,16 @@ from typing import Any
 
 from neo4j import Driver, ManagedTransaction
 
-from lineage_stream.graph import build_batch
+from lineage_stream.graph import WrittenColumns, build_batch
 from lineage_stream.naming import DatasetKey
 from lineage_stream.neo4j_writer import statements
 from lineage_stream.openlineage import RunEvent, parse
 from lineage_stream.pairing import RunState, fold
+from lineage_stream.settings import Settings
 
-MAX_EVENT_BYTES = 8 * 1024 * 1024
+# The worker's defaults, whatever the environment says.
+MAX_EVENT_BYTES: int = Settings.model_fields["max_event_bytes"].default
+WRITTEN_COLUMNS_CACHE: int = Settings.model_fields["written_columns_cache"].default
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,13 @@ class PreparedBatch:
 def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
     """Rows of every batch, as the worker would build them from these events in this order.
 
-    Aliases the graph would resolve are those of the datasets written by earlier batches.
+    Aliases the graph would resolve are those of the datasets written by earlier batches, and
+    Field and DERIVES rows written by earlier batches are skipped, as the worker skips them.
     """
     now = datetime.now(UTC)
     known: dict[str, DatasetKey] = {}
     states: dict[str, RunState] = {}
+    written = WrittenColumns(WRITTEN_COLUMNS_CACHE)
     prepared = []
     for chunk in _chunks(list(values), batch_size):
         events = [parse(raw, max_bytes=MAX_EVENT_BYTES, now=now) for raw in chunk]
@@ -46,7 +51,8 @@ def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
                 run_id = str(event.run.run_id)
                 touched[run_id] = fold(touched.get(run_id) or states.get(run_id), event)
         states.update(touched)
-        batch = build_batch(events, touched.values(), known)
+        batch = written.unwritten(build_batch(events, touched.values(), known))
+        written.remember(batch)
         for row in batch.datasets:
             for alias in row["aliases"]:
                 known[alias] = DatasetKey(row["namespace"], row["name"])

@@ -1,8 +1,9 @@
 """The naive baseline: the consumer most teams write first.
 
-confluent-kafka poll loop, `json.loads`, one Neo4j transaction per event with a MERGE per job,
-run, dataset and edge, then an offset commit per event. It writes less than lineage-stream (no
-schema fields, no column lineage, no pairing guards), so ratios against it flatter it.
+confluent-kafka poll loop, `json.loads`, one Neo4j transaction per event with a MERGE statement
+per job, run, dataset, schema field and column-lineage edge, then an offset commit per event.
+It writes the same nodes and edges as lineage-stream but fewer properties, and none of the
+pairing guards or identity resolution (symlinks, aliases), so ratios against it flatter it.
 
 Run as its own process so the benchmark can measure its CPU and memory:
     python -m bench.naive --bootstrap HOST:PORT --topic T --group G --uri bolt://... --password P
@@ -39,6 +40,35 @@ MATCH (p:Process {runId: $runId})
 MERGE (d:Dataset {namespace: $namespace, name: $name})
 MERGE (p)-[:OUTPUT_TO]->(d)
 """
+MERGE_FIELD = """
+MERGE (d:Dataset {namespace: $namespace, name: $name})
+MERGE (f:Field {namespace: $namespace, name: $name, field: $field})
+MERGE (d)-[:HAS_FIELD]->(f)
+"""
+MERGE_DERIVATION = """
+MERGE (s:Field {namespace: $fromNamespace, name: $fromName, field: $fromField})
+MERGE (t:Field {namespace: $namespace, name: $name, field: $field})
+MERGE (s)-[:DERIVES {jobNamespace: $jobNamespace, jobName: $jobName}]->(t)
+"""
+
+
+def write_columns(tx: ManagedTransaction, job: dict[str, Any], dataset: dict[str, Any]) -> None:
+    key = {"namespace": dataset["namespace"], "name": dataset["name"]}
+    facets = dataset.get("facets") or {}
+    for column in (facets.get("schema") or {}).get("fields") or []:
+        tx.run(MERGE_FIELD, **key, field=column["name"]).consume()
+    for field, lineage in ((facets.get("columnLineage") or {}).get("fields") or {}).items():
+        for source in lineage.get("inputFields") or []:
+            tx.run(
+                MERGE_DERIVATION,
+                **key,
+                field=field,
+                fromNamespace=source["namespace"],
+                fromName=source["name"],
+                fromField=source["field"],
+                jobNamespace=job["namespace"],
+                jobName=job["name"],
+            ).consume()
 
 
 def write_event(tx: ManagedTransaction, event: dict[str, Any]) -> None:
@@ -58,10 +88,13 @@ def write_event(tx: ManagedTransaction, event: dict[str, Any]) -> None:
         tx.run(
             MERGE_INPUT, runId=run_id, namespace=dataset["namespace"], name=dataset["name"]
         ).consume()
+    for dataset in event.get("inputs") or []:
+        write_columns(tx, event["job"], dataset)
     for dataset in event.get("outputs") or []:
         tx.run(
             MERGE_OUTPUT, runId=run_id, namespace=dataset["namespace"], name=dataset["name"]
         ).consume()
+        write_columns(tx, event["job"], dataset)
 
 
 def main() -> None:

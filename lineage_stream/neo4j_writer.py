@@ -18,7 +18,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
-from lineage_stream.graph import GraphBatch, build_batch, location_aliases
+from lineage_stream.graph import GraphBatch, WrittenColumns, build_batch, location_aliases
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import Event
 from lineage_stream.pairing import RunState
@@ -29,8 +29,11 @@ MAX_BACKOFF_S = 10.0
 
 
 async def _write_batch(
-    tx: AsyncManagedTransaction, events: Sequence[Event], states: Sequence[RunState]
-) -> None:
+    tx: AsyncManagedTransaction,
+    events: Sequence[Event],
+    states: Sequence[RunState],
+    written: WrittenColumns,
+) -> GraphBatch:
     known: dict[str, DatasetKey] = {}
     aliases = location_aliases(events)
     if aliases:
@@ -39,8 +42,10 @@ async def _write_batch(
             record["alias"]: DatasetKey(record["namespace"], record["name"])
             async for record in result
         }
-    for statement, parameters in statements(build_batch(events, states, known)):
+    batch = written.unwritten(build_batch(events, states, known))
+    for statement, parameters in statements(batch):
         await (await tx.run(statement, parameters)).consume()
+    return batch
 
 
 def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
@@ -76,8 +81,10 @@ class Neo4jWriter:
         database: str,
         on_retry: Callable[[BaseException], None] | None = None,
         on_written: Callable[[float], None] | None = None,
+        written_columns_capacity: int = 0,
     ) -> None:
         self._driver = driver
+        self._written = WrittenColumns(written_columns_capacity)
         self._database = database
         self._on_retry = on_retry
         self._on_written = on_written
@@ -94,7 +101,8 @@ class Neo4jWriter:
     async def _write_once(self, events: Sequence[Event], states: Sequence[RunState]) -> None:
         started = time.perf_counter()
         async with self._driver.session(database=self._database) as session:
-            await session.execute_write(_write_batch, events, states)
+            batch = await session.execute_write(_write_batch, events, states, self._written)
+        self._written.remember(batch)
         metrics.NEO4J_WRITE_SECONDS.observe(time.perf_counter() - started)
         metrics.LAST_WRITE.set_to_current_time()
         if self._on_written:
