@@ -50,7 +50,7 @@ PARTITIONS = 6
 BATCH_SIZE = 500
 TOPIC_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 SAMPLE_INTERVAL_S = 0.5
-CONTENDERS = ("worker", "repartition", "naive", "ceiling", "latency")
+CONTENDERS = ("worker", "repartition", "two-workers", "naive", "ceiling", "latency")
 
 
 def load_stack() -> ModuleType:
@@ -203,6 +203,7 @@ class Drain:
     cpu_cores: float = 0.0
     service_cpu_cores: dict[str, float] = field(default_factory=dict)
     progress: list[tuple[float, int]] = field(default_factory=list)
+    graph: dict[str, int] = field(default_factory=dict)
 
 
 def steady_rate(progress: list[tuple[float, int]], total: int) -> tuple[float, float]:
@@ -223,7 +224,7 @@ def steady_rate(progress: list[tuple[float, int]], total: int) -> tuple[float, f
 
 def drain(
     name: str,
-    command: list[str],
+    commands: list[list[str]],
     env: dict[str, str],
     offsets: Offsets,
     group: str,
@@ -235,29 +236,33 @@ def drain(
     log_path: Path,
     cap_s: float,
 ) -> Drain:
+    """Run the processes of one contender until `done()` or the cap, sampling their progress."""
     result = Drain(name, events, runs)
+    processes = []
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=REPO,
-        )
-    usage = Usage(psutil.Process(process.pid))
-    usage.begin()
-    for service in services.values():
-        service.begin()
+        for command in commands:
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=REPO,
+                )
+            )
+    usages = [Usage(psutil.Process(process.pid)) for process in processes]
+    for usage in [*usages, *services.values()]:
+        usage.begin()
     started = time.monotonic()
     try:
         while True:
             time.sleep(SAMPLE_INTERVAL_S)
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}; see {log_path}")
-            usage.sample()
-            for service in services.values():
-                service.sample()
+            for process in processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited with {process.returncode}; see {log_path}")
+            for usage in [*usages, *services.values()]:
+                usage.sample()
             elapsed = time.monotonic() - started
             result.progress.append((round(elapsed, 2), offsets.committed(group, progress_topic)))
             if done():
@@ -268,17 +273,20 @@ def drain(
                 break
         result.wall_s = time.monotonic() - started
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
     result.processed = result.progress[-1][1] if result.progress else 0
     result.steady_s, result.events_per_s = steady_rate(result.progress, events)
     result.runs_per_s = result.events_per_s * runs / events
-    result.peak_rss_mib = usage.peak_rss / 2**20
-    result.cpu_cores = usage.cpu_seconds / result.wall_s if result.wall_s else 0.0
+    result.peak_rss_mib = sum(usage.peak_rss for usage in usages) / 2**20
+    cpu_seconds = sum(usage.cpu_seconds for usage in usages)
+    result.cpu_cores = cpu_seconds / result.wall_s if result.wall_s else 0.0
     result.service_cpu_cores = {
         service: round(u.cpu_seconds / result.wall_s, 2) for service, u in services.items()
     }
@@ -321,6 +329,7 @@ class Bench:
     logs: Path
     naive_cap_s: float
     worker_cap_s: float
+    profile: bool
 
     @property
     def services(self) -> dict[str, Usage]:
@@ -340,7 +349,7 @@ class Bench:
             **extra,
         }
 
-    def worker(self, name: str, repartition: bool) -> Drain:
+    def worker(self, name: str, repartition: bool = False, processes: int = 1) -> Drain:
         clear_graph(self.driver)
         group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
         env = self.worker_env(group, self.topic)
@@ -357,9 +366,17 @@ class Bench:
                 return True
             return self.offsets.committed(group, progress_topic) >= total
 
+        command = [sys.executable, "-m", "lineage_stream", "worker"]
+        commands = [command] * processes
+        if self.profile:
+            # pyinstrument samples the first worker's wall time, awaits included, and writes
+            # its report when SIGTERM ends the worker.
+            report = str(self.logs / f"{name}.pyinstrument.txt")
+            commands[0] = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", report]
+            commands[0] += command[1:]
         result = drain(
             name,
-            [sys.executable, "-m", "lineage_stream", "worker"],
+            commands,
             env,
             self.offsets,
             group,
@@ -371,7 +388,8 @@ class Bench:
             self.logs / f"{name}.log",
             self.worker_cap_s,
         )
-        say(f"{name}: graph {graph_counts(self.driver)}")
+        result.graph = graph_counts(self.driver)
+        say(f"{name}: graph {result.graph}")
         return result
 
     def naive(self) -> Drain:
@@ -395,7 +413,7 @@ class Bench:
         ]
         return drain(
             "naive",
-            command,
+            [command],
             {},
             self.offsets,
             group,
@@ -427,7 +445,8 @@ class Bench:
             service: round(u.cpu_seconds / seconds, 2) for service, u in services.items()
         }
         say(f"ceiling: {result.events_per_s:.0f} events/s in {seconds:.1f} s")
-        say(f"ceiling: graph {graph_counts(self.driver)}")
+        result.graph = graph_counts(self.driver)
+        say(f"ceiling: graph {result.graph}")
         return result
 
 
@@ -447,7 +466,18 @@ class Latency:
     poll_interval_ms: float
 
 
-def latency(bench: Bench, rate: float, seconds: float, seed: int) -> Latency:
+# Offered loads: the target's 1,000 events/s of small events, and the realistic mix (without its
+# MB tail, which would make this a bandwidth test) at a rate the worker sustains.
+LATENCY_LOADS = {
+    "small events at 1000/s": (
+        1000.0,
+        FleetProfile(max_inputs=3, max_columns=20, large_event_rate=0.0),
+    ),
+    "realistic mix at 30/s": (30.0, FleetProfile(large_event_rate=0.0)),
+}
+
+
+def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, seed: int) -> Latency:
     """Events produced at `rate` per second; each is seen when its run's lastEventAt reaches it."""
     clear_graph(bench.driver)
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
@@ -463,9 +493,6 @@ def latency(bench: Bench, rate: float, seconds: float, seed: int) -> Latency:
         start_new_session=True,
         cwd=REPO,
     )
-    # Events of a fresh fleet (new runIds), without the MB tail, which a rate test would
-    # turn into a bandwidth test.
-    profile = FleetProfile(large_event_rate=0.0)
     stream = list(fleet(seed + 1, int(rate * seconds), profile))
     sender = producer(bench.stack.bootstrap)
     sent_at: dict[tuple[str, datetime], float] = {}
@@ -579,8 +606,8 @@ def main() -> None:
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(CONTENDERS)))
     parser.add_argument("--naive-cap", type=float, default=120.0, help="seconds")
     parser.add_argument("--worker-cap", type=float, default=600.0, help="seconds")
-    parser.add_argument("--latency-rate", type=float, default=300.0, help="events/s offered")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the worker drains")
     args = parser.parse_args()
     chosen = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = set(chosen) - set(CONTENDERS)
@@ -629,11 +656,21 @@ def main() -> None:
         stack.bolt_uri, auth=("neo4j", stack.password), notifications_min_severity="OFF"
     ) as driver:
         bench = Bench(
-            stack, driver, offsets, topic, events, runs, logs, args.naive_cap, args.worker_cap
+            stack,
+            driver,
+            offsets,
+            topic,
+            events,
+            runs,
+            logs,
+            args.naive_cap,
+            args.worker_cap,
+            args.profile,
         )
         runners: dict[str, Callable[[], Drain]] = {
-            "worker": lambda: bench.worker("worker", repartition=False),
+            "worker": lambda: bench.worker("worker"),
             "repartition": lambda: bench.worker("repartition", repartition=True),
+            "two-workers": lambda: bench.worker("two-workers", processes=2),
             "naive": bench.naive,
             "ceiling": bench.ceiling,
         }
@@ -641,9 +678,10 @@ def main() -> None:
             if name in runners:
                 results["drains"][name] = asdict(runners[name]())
         if "latency" in chosen:
-            results["latency"] = asdict(
-                latency(bench, args.latency_rate, args.latency_seconds, args.seed)
-            )
+            results["latency"] = {
+                load: asdict(latency(bench, rate, profile, args.latency_seconds, args.seed))
+                for load, (rate, profile) in LATENCY_LOADS.items()
+            }
         clear_graph(driver)
     offsets.close()
     results["ratios"] = ratios(results["drains"])
