@@ -58,6 +58,18 @@ def latency_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(results: dict[str, Any]) -> str:
+    row = results["open_runs"]
+    return "\n".join(
+        [
+            "| open runs held (RocksDB store) | drained | events/s | peak RSS MiB |",
+            "|---|---|---|---|",
+            f"| {row['events']:,} | {row['processed']}/{row['events']} "
+            f"| {row['events_per_s']:.0f} | {row['peak_rss_mib']:.0f} |",
+        ]
+    )
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     drains = results["drains"]
     names = list(drains)
@@ -90,6 +102,9 @@ def main() -> None:
     if results.get("latency"):
         print()
         print(latency_table(results))
+    if results.get("open_runs"):
+        print()
+        print(memory_table(results))
     if args.plot:
         plot(results, args.plot)
 

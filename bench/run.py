@@ -50,7 +50,15 @@ PARTITIONS = 6
 BATCH_SIZE = 500
 TOPIC_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 SAMPLE_INTERVAL_S = 0.5
-CONTENDERS = ("worker", "repartition", "two-workers", "naive", "ceiling", "latency")
+CONTENDERS = (
+    "worker",
+    "repartition",
+    "two-workers",
+    "naive",
+    "ceiling",
+    "latency",
+    "open-runs",
+)
 
 
 def load_stack() -> ModuleType:
@@ -224,8 +232,7 @@ def steady_rate(progress: list[tuple[float, int]], total: int) -> tuple[float, f
 
 def drain(
     name: str,
-    commands: list[list[str]],
-    env: dict[str, str],
+    commands: list[tuple[list[str], dict[str, str]]],
     offsets: Offsets,
     group: str,
     progress_topic: str,
@@ -240,7 +247,7 @@ def drain(
     result = Drain(name, events, runs)
     processes = []
     with log_path.open("ab") as log:
-        for command in commands:
+        for command, env in commands:
             processes.append(
                 subprocess.Popen(
                     command,
@@ -298,6 +305,36 @@ def drain(
     return result
 
 
+def start_events(count: int) -> list[GeneratedEvent]:
+    """Small START events of `count` distinct runs over 1,000 jobs, keyed as Spark keys them."""
+    now = datetime.now(UTC)
+    events = []
+    for index in range(count):
+        run_id = str(uuid.uuid4())
+        job = f"open-runs.job_{index % 1000:04d}"
+        event = {
+            "eventType": "START",
+            "eventTime": now.isoformat(),
+            "run": {"runId": run_id},
+            "job": {"namespace": "bench", "name": job},
+            "inputs": [],
+            "outputs": [],
+            "producer": "https://github.com/lineage-stream/bench",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        }
+        events.append(
+            GeneratedEvent(
+                key=f"run:bench/{job}".encode(),
+                value=json.dumps(event).encode(),
+                run_id=run_id,
+                event_type="START",
+                event_time=now,
+                is_application=True,
+            )
+        )
+    return events
+
+
 # Neo4j
 
 
@@ -346,6 +383,7 @@ class Bench:
             "LINEAGE_BATCH_SIZE": str(BATCH_SIZE),
             "LINEAGE_DATA_DIR": str(self.logs / group),
             "LINEAGE_LOG_LEVEL": "warning",
+            "LINEAGE_METRICS_PORT": "0",
             **extra,
         }
 
@@ -367,17 +405,19 @@ class Bench:
             return self.offsets.committed(group, progress_topic) >= total
 
         command = [sys.executable, "-m", "lineage_stream", "worker"]
-        commands = [command] * processes
+        commands = [
+            (command, {**env, "LINEAGE_DATA_DIR": f"{env['LINEAGE_DATA_DIR']}/{index}"})
+            for index in range(processes)
+        ]
         if self.profile:
             # pyinstrument samples the first worker's wall time, awaits included, and writes
             # its report when SIGTERM ends the worker.
             report = str(self.logs / f"{name}.pyinstrument.txt")
-            commands[0] = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", report]
-            commands[0] += command[1:]
+            profiled = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", report]
+            commands[0] = ([*profiled, *command[1:]], commands[0][1])
         result = drain(
             name,
             commands,
-            env,
             self.offsets,
             group,
             progress_topic,
@@ -390,6 +430,31 @@ class Bench:
         )
         result.graph = graph_counts(self.driver)
         say(f"{name}: graph {result.graph}")
+        return result
+
+    def open_runs(self, count: int) -> Drain:
+        """Worker RSS holding `count` runs that started and never finished (RocksDB store)."""
+        clear_graph(self.driver)
+        topic = f"bench-open-{uuid.uuid4().hex[:8]}"
+        create_topic(self.stack.bootstrap, topic)
+        say(f"open-runs: preloading {count} START events to {topic}")
+        preload(self.stack.bootstrap, topic, start_events(count))
+        group = f"bench-open-{uuid.uuid4().hex[:6]}"
+        env = self.worker_env(group, topic, LINEAGE_STORE="rocksdb")
+        result = drain(
+            "open-runs",
+            [([sys.executable, "-m", "lineage_stream", "worker"], env)],
+            self.offsets,
+            group,
+            topic,
+            lambda: self.offsets.committed(group, topic) >= count,
+            count,
+            count,
+            self.services,
+            self.logs / "open-runs.log",
+            self.worker_cap_s,
+        )
+        result.graph = graph_counts(self.driver)
         return result
 
     def naive(self) -> Drain:
@@ -413,8 +478,7 @@ class Bench:
         ]
         return drain(
             "naive",
-            [command],
-            {},
+            [(command, {})],
             self.offsets,
             group,
             self.topic,
@@ -607,6 +671,7 @@ def main() -> None:
     parser.add_argument("--naive-cap", type=float, default=120.0, help="seconds")
     parser.add_argument("--worker-cap", type=float, default=600.0, help="seconds")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--open-runs", type=int, default=100_000, help="runs left open")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the worker drains")
     args = parser.parse_args()
     chosen = [c.strip() for c in args.only.split(",") if c.strip()]
@@ -677,6 +742,8 @@ def main() -> None:
         for name in chosen:
             if name in runners:
                 results["drains"][name] = asdict(runners[name]())
+        if "open-runs" in chosen:
+            results["open_runs"] = asdict(bench.open_runs(args.open_runs))
         if "latency" in chosen:
             results["latency"] = {
                 load: asdict(latency(bench, rate, profile, args.latency_seconds, args.seed))
