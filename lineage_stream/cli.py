@@ -57,6 +57,12 @@ def worker() -> None:
     from lineage_stream.schema import ensure_schema
 
     settings = _settings()
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create LINEAGE_DATA_DIR {settings.data_dir}: {exc.strerror}"
+        ) from exc
     partitions = prepare_topics(settings)
     ensure_schema(settings)
     err.print(
