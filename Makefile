@@ -34,8 +34,8 @@ run: install
 	$(BIN)/python deploy/local/run_demo.py
 
 lint: install
-	$(BIN)/ruff format --check lineage_stream tests deploy
-	$(BIN)/ruff check lineage_stream tests deploy
+	$(BIN)/ruff format --check lineage_stream tests deploy bench
+	$(BIN)/ruff check lineage_stream tests deploy bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -48,5 +48,11 @@ test: install lint typecheck
 	$(STACK) up
 	$(BIN)/pytest -q --durations=15; status=$$?; $(STACK) down; exit $$status
 
+# Benchmarks (docs/performance.md): never part of the test run; results go to bench/results/.
+bench: install
+	$(BIN)/pip install --quiet --editable '.[bench]'
+	$(STACK) up
+	$(BIN)/python -m bench.run; status=$$?; $(STACK) down; exit $$status
+
 clean:
-	rm -rf $(VENV) .stack .lineage-stream .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .stack .lineage-stream .bench .pytest_cache .mypy_cache .ruff_cache

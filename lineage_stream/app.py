@@ -265,7 +265,11 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
         notifications_min_severity="OFF",
     )
-    writer = Neo4jWriter(driver, settings.neo4j_database)
+    writer = Neo4jWriter(
+        driver,
+        settings.neo4j_database,
+        written_columns_capacity=settings.written_columns_cache,
+    )
     add_operations(app, settings, driver, committer.committed_offset)
     dead_letters = DeadLetterSink(app, settings.dlq_topic)
 

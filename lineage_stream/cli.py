@@ -61,6 +61,12 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(settings)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create LINEAGE_DATA_DIR {settings.data_dir}: {exc.strerror}"
+        ) from exc
     partitions = prepare_topics(settings)
     ensure_schema(settings)
     log.info(

@@ -7,8 +7,9 @@ eventTime it came from, so the Cypher can keep the newest whatever order batches
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,56 @@ class GraphBatch:
             {"jobNamespace": key[0], "jobName": key[1], "runId": row["runId"]}
             for key, row in newest.items()
         ]
+
+
+class WrittenColumns:
+    """Fingerprints of the Field and DERIVES rows Neo4j already holds, so batches skip them.
+
+    Column lineage repeats on every run of a job and is most of what a batch writes, yet its
+    rows carry no time-dependent value: once committed, writing one again changes nothing. An
+    LRU of row hashes bounds the memory (a 64-bit hash collision would skip one row; at the
+    default capacity its odds per lookup are below 1e-13). The graph must not lose these rows
+    behind the writer's back: after deleting Fields by hand, restart the worker.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._hashes: OrderedDict[int, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def unwritten(self, batch: GraphBatch) -> GraphBatch:
+        """The batch without the Field and DERIVES rows already written."""
+        if not self._hashes:
+            return batch
+        return replace(
+            batch,
+            fields=[row for row in batch.fields if not self._seen(row)],
+            derivations=[row for row in batch.derivations if not self._seen(row)],
+        )
+
+    def _seen(self, row: Row) -> bool:
+        fingerprint = self._fingerprint(row)
+        if fingerprint not in self._hashes:
+            return False
+        self._hashes.move_to_end(fingerprint)
+        return True
+
+    def remember(self, batch: GraphBatch) -> None:
+        """Record the batch's Field and DERIVES rows; call once its transaction committed."""
+        if self._capacity <= 0:
+            return
+        for row in (*batch.fields, *batch.derivations):
+            fingerprint = self._fingerprint(row)
+            self._hashes[fingerprint] = None
+            self._hashes.move_to_end(fingerprint)
+        while len(self._hashes) > self._capacity:
+            self._hashes.popitem(last=False)
+
+    @staticmethod
+    def _fingerprint(row: Row) -> int:
+        return hash(tuple(tuple(v) if isinstance(v, list) else v for v in row.values()))
 
 
 def _later(current: Row | None, candidate: Row, at_key: str, value_keys: Iterable[str]) -> None:

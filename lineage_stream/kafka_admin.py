@@ -99,12 +99,17 @@ def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
     for topic in wanted:
         if topic.topic not in existing:
             _create(admin, topic)
-    ticks = existing.get(tick_topic_name(settings))
-    if ticks is not None and len(ticks.partitions) != partitions:
-        raise ConfigurationError(
-            f"topic {tick_topic_name(settings)} has {len(ticks.partitions)} partitions but "
-            f"{settings.topic} has {partitions}; delete it and restart the worker"
-        )
+    # Faust pairs the source's partitions with the pairing table's changelog partitions.
+    internal = [tick_topic_name(settings)]
+    if settings.repartition_by_run:
+        internal.append(by_run_topic_name(settings))
+    for name in internal:
+        found = existing.get(name)
+        if found is not None and len(found.partitions) != partitions:
+            raise ConfigurationError(
+                f"topic {name} has {len(found.partitions)} partitions but "
+                f"{settings.topic} has {partitions}; delete it and restart the worker"
+            )
     return partitions
 
 

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
-from lineage_stream.graph import build_batch, location_aliases
+from lineage_stream.graph import GraphBatch, WrittenColumns, build_batch, location_aliases
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import Event
 from lineage_stream.pairing import RunState
@@ -28,8 +29,11 @@ MAX_BACKOFF_S = 10.0
 
 
 async def _write_batch(
-    tx: AsyncManagedTransaction, events: Sequence[Event], states: Sequence[RunState]
-) -> None:
+    tx: AsyncManagedTransaction,
+    events: Sequence[Event],
+    states: Sequence[RunState],
+    written: WrittenColumns,
+) -> GraphBatch:
     known: dict[str, DatasetKey] = {}
     aliases = location_aliases(events)
     if aliases:
@@ -38,7 +42,14 @@ async def _write_batch(
             record["alias"]: DatasetKey(record["namespace"], record["name"])
             async for record in result
         }
-    batch = build_batch(events, states, known)
+    batch = written.unwritten(build_batch(events, states, known))
+    for statement, parameters in statements(batch):
+        await (await tx.run(statement, parameters)).consume()
+    return batch
+
+
+def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
+    """The statements that write one batch, nodes before the edges that match them."""
     steps = (
         (cypher.UPSERT_JOBS, batch.jobs),
         (cypher.UPSERT_DATASETS, batch.datasets),
@@ -54,12 +65,13 @@ async def _write_batch(
         (cypher.UPSERT_FIELDS, batch.fields),
         (cypher.LINK_DERIVATIONS, batch.derivations),
     )
-    for statement, rows in steps:
-        if rows:
-            await (await tx.run(statement, rows=rows)).consume()
+    found: list[tuple[str, dict[str, Any]]] = [
+        (statement, {"rows": rows}) for statement, rows in steps if rows
+    ]
     parents = sorted({row["parentRunId"] for row in batch.processes if row["parentRunId"]})
     if parents:
-        await (await tx.run(cypher.COUNT_FAILED_CHILDREN, parentRunIds=parents)).consume()
+        found.append((cypher.COUNT_FAILED_CHILDREN, {"parentRunIds": parents}))
+    return found
 
 
 class Neo4jWriter:
@@ -69,8 +81,10 @@ class Neo4jWriter:
         database: str,
         on_retry: Callable[[BaseException], None] | None = None,
         on_written: Callable[[float], None] | None = None,
+        written_columns_capacity: int = 0,
     ) -> None:
         self._driver = driver
+        self._written = WrittenColumns(written_columns_capacity)
         self._database = database
         self._on_retry = on_retry
         self._on_written = on_written
@@ -89,7 +103,8 @@ class Neo4jWriter:
     async def _write_once(self, events: Sequence[Event], states: Sequence[RunState]) -> None:
         started = time.perf_counter()
         async with self._driver.session(database=self._database) as session:
-            await session.execute_write(_write_batch, events, states)
+            batch = await session.execute_write(_write_batch, events, states, self._written)
+        self._written.remember(batch)
         metrics.NEO4J_WRITE_SECONDS.observe(time.perf_counter() - started)
         metrics.LAST_WRITE.set_to_current_time()
         if self._on_written:

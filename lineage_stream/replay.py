@@ -165,7 +165,11 @@ def replay_file(settings: Settings, path: Path, console: Console) -> ReplayRepor
         )
         try:
             replay = Replay(
-                Neo4jWriter(driver, settings.neo4j_database),
+                Neo4jWriter(
+                    driver,
+                    settings.neo4j_database,
+                    written_columns_capacity=settings.written_columns_cache,
+                ),
                 batch_size=settings.batch_size,
                 max_event_bytes=settings.max_event_bytes,
                 on_invalid=report_invalid,

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
     store: Literal["memory", "rocksdb"] = "memory"
+    written_columns_cache: int = Field(
+        default=250_000,
+        ge=0,
+        description="Field and DERIVES rows remembered as written (about 130 bytes each); 0: off.",
+    )
     data_dir: Path = Path(".lineage-stream")
     web_port: int | None = Field(default=None, description="Faust's web server; off when unset.")
     metrics_port: int = Field(

@@ -3,7 +3,10 @@ input mixed in), the exact graph and dead-letter topic out."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -366,3 +369,28 @@ def test_keyless_events_are_repartitioned_by_run(
         assert all(len(partitions) == 1 for partitions in by_partition.values())
     finally:
         assert worker.stop() == 0
+
+
+def test_a_by_run_topic_with_other_partitions_stops_the_worker_with_advice(
+    kafka_bootstrap: str, neo4j_uri: str
+) -> None:
+    """Faust cannot pair a 1-partition by-run topic with a 3-partition changelog: say so."""
+    topic = unique("mismatch")
+    create_topic(kafka_bootstrap, topic, partitions=3)
+    env = worker_env(kafka_bootstrap, neo4j_uri, topic, LINEAGE_REPARTITION_BY_RUN="true")
+    by_run = f"{env['LINEAGE_CONSUMER_GROUP']}-by-run"
+    create_topic(kafka_bootstrap, by_run, partitions=1)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lineage_stream", "worker"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f"topic {by_run} has 1 partitions but {topic} has 3" in message
+    assert "Traceback" not in result.stderr

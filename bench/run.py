@@ -1,0 +1,782 @@
+"""`make bench`: lineage-stream against a naive consumer and the Neo4j ceiling, on one stack.
+
+Every contender gets the same generated events and an empty graph:
+- worker (keyed): `lineage-stream worker` draining a preloaded, Spark-keyed topic;
+- worker (repartition): the same with LINEAGE_REPARTITION_BY_RUN=true;
+- naive: bench/naive.py, one transaction per event (time-capped: it is slow);
+- ceiling: bench/ceiling.py, the worker's own writes as pre-built UNWIND batches;
+then end-to-end latency of the worker at a fixed offered load.
+
+A Kafka consumer has drained the topic when its group's committed offsets equal the end offsets.
+Throughput is the steady rate between 10% and 90% of the events committed, so start-up (Faust
+joins the group, the JVMs warm up) does not count; the wall time from process start is reported
+too. Results go to bench/results/<date>.json; bench/report.py turns them into the doc's table.
+
+    python -m bench.run [--events N] [--seed S] [--only worker,naive,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import psutil
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from neo4j import Driver, GraphDatabase
+
+from bench import ceiling
+from bench.generator import FleetProfile, GeneratedEvent, fleet
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+PARTITIONS = 6
+BATCH_SIZE = 500
+TOPIC_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+SAMPLE_INTERVAL_S = 0.5
+CONTENDERS = (
+    "worker",
+    "repartition",
+    "two-workers",
+    "naive",
+    "ceiling",
+    "latency",
+    "open-runs",
+)
+
+
+def load_stack() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lineage_stack", REPO / "deploy/local/stack.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lineage_stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def say(text: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {text}", flush=True)
+
+
+# Kafka
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = PARTITIONS) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = NewTopic(
+        name,
+        num_partitions=partitions,
+        config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
+    )
+    admin.create_topics([topic])[name].result(30)
+
+
+def producer(bootstrap: str) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "compression.type": "lz4",
+            "message.max.bytes": TOPIC_MAX_MESSAGE_BYTES + 4096,
+            "linger.ms": 10,
+            "queue.buffering.max.kbytes": 512 * 1024,
+        }
+    )
+
+
+def preload(bootstrap: str, topic: str, events: Sequence[GeneratedEvent]) -> None:
+    sender = producer(bootstrap)
+    for event in events:
+        while True:
+            try:
+                sender.produce(topic, value=event.value, key=event.key)
+                break
+            except BufferError:
+                sender.poll(0.1)
+        sender.poll(0)
+    left = sender.flush(120)
+    if left:
+        raise SystemExit(f"{left} events were not delivered to {topic}")
+
+
+class Offsets:
+    """Committed and end offsets of one consumer group on some topics."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
+
+    def partitions(self, topic: str) -> list[TopicPartition]:
+        # Metadata of all topics: asking for one by name would have the broker create it.
+        metadata = self.admin.list_topics(timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        return [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+
+    def end(self, topic: str) -> int:
+        return sum(
+            self.reader.get_watermark_offsets(tp, timeout=10)[1] for tp in self.partitions(topic)
+        )
+
+    def committed(self, group: str, topic: str) -> int:
+        partitions = self.partitions(topic)
+        if not partitions:
+            return 0
+        request = ConsumerGroupTopicPartitions(group, partitions)
+        result = self.admin.list_consumer_group_offsets([request])[group].result(10)
+        return sum(max(tp.offset, 0) for tp in result.topic_partitions)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+# Processes
+
+
+@dataclass
+class Usage:
+    """CPU seconds and peak RSS of one process (and its children) over a window."""
+
+    process: psutil.Process
+    cpu_start: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_rss: int = 0
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    def _tree_cpu(self) -> float:
+        total = self._cpu(self.process)
+        for child in self.process.children(recursive=True):
+            try:
+                total += self._cpu(child)
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def begin(self) -> None:
+        self.cpu_start = self._tree_cpu()
+
+    def sample(self) -> None:
+        try:
+            rss = self.process.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            self.cpu_seconds = self._tree_cpu() - self.cpu_start
+        except psutil.NoSuchProcess:
+            return
+
+
+def service_usage(stack_root: Path) -> dict[str, Usage]:
+    """Usage trackers of the stack's Kafka and Neo4j JVMs, found by their pid files."""
+    usages = {}
+    for service in ("kafka", "neo4j"):
+        pid_file = stack_root / f"{service}.pid"
+        if pid_file.exists():
+            try:
+                usages[service] = Usage(psutil.Process(int(pid_file.read_text().strip())))
+            except (psutil.NoSuchProcess, ValueError):
+                continue
+    return usages
+
+
+@dataclass
+class Drain:
+    name: str
+    events: int
+    runs: int
+    wall_s: float = 0.0
+    steady_s: float = 0.0
+    events_per_s: float = 0.0
+    runs_per_s: float = 0.0
+    completed: bool = False
+    processed: int = 0
+    peak_rss_mib: float = 0.0
+    cpu_cores: float = 0.0
+    service_cpu_cores: dict[str, float] = field(default_factory=dict)
+    progress: list[tuple[float, int]] = field(default_factory=list)
+    graph: dict[str, int] = field(default_factory=dict)
+
+
+def steady_rate(progress: list[tuple[float, int]], total: int) -> tuple[float, float]:
+    """Seconds and events/s between 10% and 90% of `total` (or of what was reached)."""
+    reached = progress[-1][1] if progress else 0
+    if reached == 0:
+        return 0.0, 0.0
+    goal = total if reached >= total else reached
+    low, high = 0.1 * goal, 0.9 * goal
+    t_low = next(t for t, n in progress if n >= low)
+    t_high = next(t for t, n in progress if n >= high)
+    n_low = next(n for _, n in progress if n >= low)
+    n_high = next(n for _, n in progress if n >= high)
+    if t_high <= t_low:
+        return 0.0, 0.0
+    return t_high - t_low, (n_high - n_low) / (t_high - t_low)
+
+
+def drain(
+    name: str,
+    commands: list[tuple[list[str], dict[str, str]]],
+    offsets: Offsets,
+    group: str,
+    progress_topic: str,
+    done: Callable[[], bool],
+    events: int,
+    runs: int,
+    services: dict[str, Usage],
+    log_path: Path,
+    cap_s: float,
+) -> Drain:
+    """Run the processes of one contender until `done()` or the cap, sampling their progress."""
+    result = Drain(name, events, runs)
+    processes = []
+    with log_path.open("ab") as log:
+        for command, env in commands:
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=REPO,
+                )
+            )
+    usages = [Usage(psutil.Process(process.pid)) for process in processes]
+    for usage in [*usages, *services.values()]:
+        usage.begin()
+    started = time.monotonic()
+    try:
+        while True:
+            time.sleep(SAMPLE_INTERVAL_S)
+            for process in processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited with {process.returncode}; see {log_path}")
+            for usage in [*usages, *services.values()]:
+                usage.sample()
+            elapsed = time.monotonic() - started
+            result.progress.append((round(elapsed, 2), offsets.committed(group, progress_topic)))
+            if done():
+                result.completed = True
+                break
+            if elapsed > cap_s:
+                say(f"{name}: stopped at the {cap_s:.0f} s cap")
+                break
+        result.wall_s = time.monotonic() - started
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+    result.processed = result.progress[-1][1] if result.progress else 0
+    result.steady_s, result.events_per_s = steady_rate(result.progress, events)
+    result.runs_per_s = result.events_per_s * runs / events
+    result.peak_rss_mib = sum(usage.peak_rss for usage in usages) / 2**20
+    cpu_seconds = sum(usage.cpu_seconds for usage in usages)
+    result.cpu_cores = cpu_seconds / result.wall_s if result.wall_s else 0.0
+    result.service_cpu_cores = {
+        service: round(u.cpu_seconds / result.wall_s, 2) for service, u in services.items()
+    }
+    say(
+        f"{name}: {result.processed}/{events} events, steady {result.events_per_s:.0f} events/s "
+        f"({result.runs_per_s:.0f} runs/s), wall {result.wall_s:.1f} s, "
+        f"peak RSS {result.peak_rss_mib:.0f} MiB, {result.cpu_cores:.2f} cores"
+    )
+    return result
+
+
+def start_events(count: int) -> list[GeneratedEvent]:
+    """Small START events of `count` distinct runs over 1,000 jobs, keyed as Spark keys them."""
+    now = datetime.now(UTC)
+    events = []
+    for index in range(count):
+        run_id = str(uuid.uuid4())
+        job = f"open-runs.job_{index % 1000:04d}"
+        event = {
+            "eventType": "START",
+            "eventTime": now.isoformat(),
+            "run": {"runId": run_id},
+            "job": {"namespace": "bench", "name": job},
+            "inputs": [],
+            "outputs": [],
+            "producer": "https://github.com/lineage-stream/bench",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        }
+        events.append(
+            GeneratedEvent(
+                key=f"run:bench/{job}".encode(),
+                value=json.dumps(event).encode(),
+                run_id=run_id,
+                event_type="START",
+                event_time=now,
+                is_application=True,
+            )
+        )
+    return events
+
+
+# Neo4j
+
+
+def clear_graph(driver: Driver) -> None:
+    # Relationships first, in small transactions: a Field or hot Dataset holds thousands, and
+    # detaching them with their node in one transaction exhausts Neo4j's transaction memory.
+    with driver.session() as session:
+        session.run(
+            "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS"
+        ).consume()
+        session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+def graph_counts(driver: Driver) -> dict[str, int]:
+    records, _, _ = driver.execute_query(
+        "MATCH (n) RETURN labels(n)[0] AS label, count(*) AS n ORDER BY label"
+    )
+    nodes = {record["label"]: record["n"] for record in records}
+    records, _, _ = driver.execute_query("MATCH ()-[r]->() RETURN count(r) AS n")
+    return {**nodes, "relationships": records[0]["n"]}
+
+
+# Contenders
+
+
+@dataclass
+class Bench:
+    stack: Any
+    driver: Driver
+    offsets: Offsets
+    topic: str
+    events: list[GeneratedEvent]
+    runs: int
+    logs: Path
+    naive_cap_s: float
+    worker_cap_s: float
+    profile: bool
+
+    @property
+    def services(self) -> dict[str, Usage]:
+        return service_usage(self.stack.root)
+
+    def worker_env(self, group: str, topic: str, **extra: str) -> dict[str, str]:
+        return {
+            "LINEAGE_KAFKA_BOOTSTRAP_SERVERS": self.stack.bootstrap,
+            "LINEAGE_NEO4J_URI": self.stack.bolt_uri,
+            "LINEAGE_NEO4J_PASSWORD": self.stack.password,
+            "LINEAGE_TOPIC": topic,
+            "LINEAGE_DLQ_TOPIC": f"{topic}.dlq",
+            "LINEAGE_CONSUMER_GROUP": group,
+            "LINEAGE_BATCH_SIZE": str(BATCH_SIZE),
+            "LINEAGE_DATA_DIR": str(self.logs / group),
+            "LINEAGE_LOG_LEVEL": "warning",
+            "LINEAGE_METRICS_PORT": "0",
+            **extra,
+        }
+
+    def worker(self, name: str, repartition: bool = False, processes: int = 1) -> Drain:
+        clear_graph(self.driver)
+        group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+        env = self.worker_env(group, self.topic)
+        progress_topic = self.topic
+        if repartition:
+            env["LINEAGE_REPARTITION_BY_RUN"] = "true"
+            progress_topic = f"{group}-by-run"
+        total = len(self.events)
+
+        def drained() -> bool:
+            if self.offsets.committed(group, self.topic) < total:
+                return False
+            if not repartition:
+                return True
+            return self.offsets.committed(group, progress_topic) >= total
+
+        command = [sys.executable, "-m", "lineage_stream", "worker"]
+        commands = [
+            (command, {**env, "LINEAGE_DATA_DIR": f"{env['LINEAGE_DATA_DIR']}/{index}"})
+            for index in range(processes)
+        ]
+        if self.profile:
+            # pyinstrument samples the first worker's wall time, awaits included, and writes
+            # its report when SIGTERM ends the worker.
+            report = str(self.logs / f"{name}.pyinstrument.txt")
+            profiled = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", report]
+            commands[0] = ([*profiled, *command[1:]], commands[0][1])
+        result = drain(
+            name,
+            commands,
+            self.offsets,
+            group,
+            progress_topic,
+            drained,
+            total,
+            self.runs,
+            self.services,
+            self.logs / f"{name}.log",
+            self.worker_cap_s,
+        )
+        result.graph = graph_counts(self.driver)
+        say(f"{name}: graph {result.graph}")
+        return result
+
+    def open_runs(self, count: int) -> Drain:
+        """Worker RSS holding `count` runs that started and never finished (RocksDB store)."""
+        clear_graph(self.driver)
+        topic = f"bench-open-{uuid.uuid4().hex[:8]}"
+        create_topic(self.stack.bootstrap, topic)
+        say(f"open-runs: preloading {count} START events to {topic}")
+        preload(self.stack.bootstrap, topic, start_events(count))
+        group = f"bench-open-{uuid.uuid4().hex[:6]}"
+        env = self.worker_env(group, topic, LINEAGE_STORE="rocksdb")
+        result = drain(
+            "open-runs",
+            [([sys.executable, "-m", "lineage_stream", "worker"], env)],
+            self.offsets,
+            group,
+            topic,
+            lambda: self.offsets.committed(group, topic) >= count,
+            count,
+            count,
+            self.services,
+            self.logs / "open-runs.log",
+            self.worker_cap_s,
+        )
+        result.graph = graph_counts(self.driver)
+        return result
+
+    def naive(self) -> Drain:
+        clear_graph(self.driver)
+        group = f"bench-naive-{uuid.uuid4().hex[:6]}"
+        total = len(self.events)
+        command = [
+            sys.executable,
+            "-m",
+            "bench.naive",
+            "--bootstrap",
+            self.stack.bootstrap,
+            "--topic",
+            self.topic,
+            "--group",
+            group,
+            "--uri",
+            self.stack.bolt_uri,
+            "--password",
+            self.stack.password,
+        ]
+        return drain(
+            "naive",
+            [(command, {})],
+            self.offsets,
+            group,
+            self.topic,
+            lambda: self.offsets.committed(group, self.topic) >= total,
+            total,
+            self.runs,
+            self.services,
+            self.logs / "naive.log",
+            self.naive_cap_s,
+        )
+
+    def ceiling(self) -> Drain:
+        clear_graph(self.driver)
+        say("ceiling: preparing rows (untimed)")
+        batches = ceiling.prepare((e.value for e in self.events), BATCH_SIZE)
+        services = self.services
+        for usage in services.values():
+            usage.begin()
+        seconds = ceiling.replay(self.driver, batches)
+        for usage in services.values():
+            usage.sample()
+        total = len(self.events)
+        result = Drain("ceiling", total, self.runs, wall_s=seconds, steady_s=seconds)
+        result.completed, result.processed = True, total
+        result.events_per_s = total / seconds
+        result.runs_per_s = self.runs / seconds
+        result.service_cpu_cores = {
+            service: round(u.cpu_seconds / seconds, 2) for service, u in services.items()
+        }
+        say(f"ceiling: {result.events_per_s:.0f} events/s in {seconds:.1f} s")
+        result.graph = graph_counts(self.driver)
+        say(f"ceiling: graph {result.graph}")
+        return result
+
+
+# Latency
+
+
+@dataclass
+class Latency:
+    offered_per_s: float
+    seconds: float
+    sent: int
+    seen: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    poll_interval_ms: float
+
+
+# Offered loads: the target's 1,000 events/s of small events, and the realistic mix (without its
+# MB tail, which would make this a bandwidth test) at a rate the worker sustains.
+LATENCY_LOADS = {
+    "small events at 1000/s": (
+        1000.0,
+        FleetProfile(max_inputs=3, max_columns=20, large_event_rate=0.0),
+    ),
+    "realistic mix at 30/s": (30.0, FleetProfile(large_event_rate=0.0)),
+}
+
+
+def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, seed: int) -> Latency:
+    """Events produced at `rate` per second; each is seen when its run's lastEventAt reaches it."""
+    clear_graph(bench.driver)
+    topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    create_topic(bench.stack.bootstrap, topic)
+    group = f"bench-latency-{uuid.uuid4().hex[:6]}"
+    env = bench.worker_env(group, topic, LINEAGE_BATCH_TIMEOUT_MS="50")
+    log = (bench.logs / "latency.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lineage_stream", "worker"],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=REPO,
+    )
+    stream = list(fleet(seed + 1, int(rate * seconds), profile))
+    sender = producer(bench.stack.bootstrap)
+    sent_at: dict[tuple[str, datetime], float] = {}
+    latencies: list[float] = []
+    poll_interval = 0.05
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set() or sent_at:
+            pending = list(sent_at)
+            if pending:
+                runs = sorted({run_id for run_id, _ in pending})
+                records, _, _ = bench.driver.execute_query(
+                    "UNWIND $runIds AS runId MATCH (p:Process {runId: runId}) "
+                    "RETURN p.runId AS runId, p.lastEventAt AS lastEventAt",
+                    runIds=runs,
+                )
+                now = time.monotonic()
+                newest = {
+                    r["runId"]: r["lastEventAt"].to_native()
+                    for r in records
+                    if r["lastEventAt"] is not None
+                }
+                for run_id, at in pending:
+                    if run_id in newest and newest[run_id] >= at:
+                        latencies.append(now - sent_at.pop((run_id, at)))
+            if stop.is_set() and time.monotonic() > deadline:
+                break
+            time.sleep(poll_interval)
+
+    try:
+        warm = next(iter(fleet(seed + 2, 1)))
+        sender.produce(topic, value=warm.value, key=warm.key)
+        sender.flush(10)
+        say("latency: waiting for the worker to take its first event")
+        wait_start = time.monotonic()
+        while time.monotonic() - wait_start < 120:
+            records, _, _ = bench.driver.execute_query(
+                "MATCH (p:Process {runId: $runId}) RETURN count(p) AS n", runId=warm.run_id
+            )
+            if records[0]["n"]:
+                break
+            time.sleep(0.2)
+        deadline = float("inf")
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        say(f"latency: offering {rate:.0f} events/s for {seconds:.0f} s")
+        started = time.monotonic()
+        for index, event in enumerate(stream):
+            due = started + index / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            sent = time.monotonic()
+            sent_at[(event.run_id, event.event_time)] = sent
+            sender.produce(
+                topic,
+                value=event.value,
+                key=event.key,
+                headers={"bench-sent-ns": str(time.time_ns()).encode()},
+            )
+            sender.poll(0)
+        sender.flush(30)
+        deadline = time.monotonic() + 60
+        stop.set()
+        poller.join()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+    ordered = sorted(latencies)
+
+    def quantile(q: float) -> float:
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+    result = Latency(
+        offered_per_s=rate,
+        seconds=seconds,
+        sent=len(stream),
+        seen=len(ordered),
+        p50_ms=round(quantile(0.5), 1),
+        p90_ms=round(quantile(0.9), 1),
+        p99_ms=round(quantile(0.99), 1),
+        max_ms=round(1000 * ordered[-1], 1) if ordered else 0.0,
+        poll_interval_ms=poll_interval * 1000,
+    )
+    say(f"latency: {result}")
+    return result
+
+
+# Main
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 10_000)))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED", 7)))
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(CONTENDERS)))
+    parser.add_argument("--naive-cap", type=float, default=120.0, help="seconds")
+    parser.add_argument("--worker-cap", type=float, default=600.0, help="seconds")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--open-runs", type=int, default=100_000, help="runs left open")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the worker drains")
+    args = parser.parse_args()
+    chosen = [c.strip() for c in args.only.split(",") if c.strip()]
+    unknown = set(chosen) - set(CONTENDERS)
+    if unknown:
+        raise SystemExit(f"unknown contenders {sorted(unknown)}; choose from {CONTENDERS}")
+
+    stack_module = load_stack()
+    stack = stack_module.Config.from_env()
+    stamp = datetime.now(UTC)
+    logs = REPO / ".bench" / f"{stamp:%Y%m%dT%H%M%S}"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    say(f"generating {args.events} events (seed {args.seed})")
+    events = list(fleet(args.seed, args.events))
+    sizes = sorted(len(e.value) for e in events)
+    runs = len({e.run_id for e in events})
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    create_topic(stack.bootstrap, topic)
+    say(f"preloading {len(events)} events ({sum(sizes) / 2**20:.0f} MiB, {runs} runs) to {topic}")
+    preload(stack.bootstrap, topic, events)
+
+    offsets = Offsets(stack.bootstrap)
+    results: dict[str, Any] = {
+        "date": stamp.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "stack": {
+            "kafka_heap": stack.kafka_heap,
+            "neo4j_heap": stack.neo4j_heap,
+            "neo4j_pagecache": stack.neo4j_pagecache,
+        },
+        "workload": {
+            "events": len(events),
+            "runs": runs,
+            "seed": args.seed,
+            "partitions": PARTITIONS,
+            "batch_size": BATCH_SIZE,
+            "bytes_total": sum(sizes),
+            "bytes_median": statistics.median(sizes),
+            "bytes_p99": sizes[int(0.99 * (len(sizes) - 1))],
+            "bytes_max": sizes[-1],
+            "profile": asdict(FleetProfile()),
+        },
+        "drains": {},
+    }
+    with GraphDatabase.driver(
+        stack.bolt_uri, auth=("neo4j", stack.password), notifications_min_severity="OFF"
+    ) as driver:
+        bench = Bench(
+            stack,
+            driver,
+            offsets,
+            topic,
+            events,
+            runs,
+            logs,
+            args.naive_cap,
+            args.worker_cap,
+            args.profile,
+        )
+        runners: dict[str, Callable[[], Drain]] = {
+            "worker": lambda: bench.worker("worker"),
+            "repartition": lambda: bench.worker("repartition", repartition=True),
+            "two-workers": lambda: bench.worker("two-workers", processes=2),
+            "naive": bench.naive,
+            "ceiling": bench.ceiling,
+        }
+        for name in chosen:
+            if name in runners:
+                results["drains"][name] = asdict(runners[name]())
+        if "open-runs" in chosen:
+            results["open_runs"] = asdict(bench.open_runs(args.open_runs))
+        if "latency" in chosen:
+            results["latency"] = {
+                load: asdict(latency(bench, rate, profile, args.latency_seconds, args.seed))
+                for load, (rate, profile) in LATENCY_LOADS.items()
+            }
+        clear_graph(driver)
+    offsets.close()
+    results["ratios"] = ratios(results["drains"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{stamp:%Y-%m-%dT%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    say(f"results: {path.relative_to(REPO)}  ratios: {results['ratios']}")
+
+
+def ratios(drains: dict[str, Any]) -> dict[str, float]:
+    rate = {name: d["events_per_s"] for name, d in drains.items() if d["events_per_s"]}
+    found = {}
+    if "worker" in rate and "naive" in rate:
+        found["worker_vs_naive"] = round(rate["worker"] / rate["naive"], 2)
+    if "worker" in rate and "ceiling" in rate:
+        found["worker_vs_ceiling"] = round(rate["worker"] / rate["ceiling"], 3)
+    if "repartition" in rate and "worker" in rate:
+        found["repartition_vs_keyed"] = round(rate["repartition"] / rate["worker"], 3)
+    if "ceiling" in rate and "naive" in rate:
+        found["ceiling_vs_naive"] = round(rate["ceiling"] / rate["naive"], 2)
+    return found
+
+
+if __name__ == "__main__":
+    main()
