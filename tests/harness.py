@@ -249,6 +249,41 @@ def run_count(driver: Driver, where: str = "true") -> int:
     return int(records[0]["n"])
 
 
+def wait_for_run(
+    worker: WorkerProcess, driver: Driver, run_id: str, state: str, what: str, timeout: float = 90
+) -> None:
+    """Wait until the worker has written the run in this state."""
+
+    def written() -> bool:
+        worker.assert_alive()
+        records, _, _ = driver.execute_query(
+            "MATCH (p:Process {runId: $runId, state: $state}) RETURN count(p) AS n",
+            runId=run_id,
+            state=state,
+        )
+        return records[0]["n"] == 1
+
+    wait_until(written, timeout=timeout, what=what)
+
+
+def refused_worker(env: Mapping[str, str]) -> str:
+    """Start `lineage-stream worker`, expecting a refusal: exit 2 and no traceback.
+
+    Returns its stderr with the console's line wrapping undone.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "lineage_stream", "worker"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    return " ".join(done.stderr.split())
+
+
 def drain(worker: WorkerProcess, bootstrap: str, topic: str, timeout: float = 180) -> None:
     """Wait until the worker's group has committed every message of the topic.
 

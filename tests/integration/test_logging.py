@@ -22,7 +22,7 @@ from neo4j import Driver
 from lineage_stream.cli import spark_key
 from lineage_stream.logs import REDACTED
 from tests.builders import run_event
-from tests.harness import WorkerProcess, consume_all, produce, unique, wait_until
+from tests.harness import WorkerProcess, consume_all, produce, unique, wait_for_run
 from tests.integration.test_sasl import sasl_bootstrap
 from tests.integration.test_worker import create_topic, worker_env
 
@@ -84,16 +84,9 @@ def test_json_logs_carry_context_and_no_secrets(
     log_path = tmp_path / "worker.log"
     worker = WorkerProcess(env, log_path).start()
     try:
-
-        def completed() -> bool:
-            worker.assert_alive()
-            records, _, _ = empty_graph.execute_query(
-                "MATCH (p:Process {runId: $runId, state: 'COMPLETE'}) RETURN count(p) AS n",
-                runId=run_id,
-            )
-            return records[0]["n"] == 1
-
-        wait_until(completed, timeout=90, what="the run, written with the test's Neo4j user")
+        wait_for_run(
+            worker, empty_graph, run_id, "COMPLETE", "the run, written with the test's Neo4j user"
+        )
         dead = consume_all(kafka_bootstrap, f"{topic}.dlq", expected=1)
         assert [m.headers["lineage.source.offset"] for m in dead] == [str(bad_offset)]
     finally:
