@@ -55,7 +55,8 @@ def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
         (cypher.UPSERT_DATASETS, batch.datasets),
         (cypher.MERGE_LOCATION_NODES, [row for row in batch.datasets if row["locations"]]),
         (cypher.UPSERT_PROCESSES, batch.processes),
-        (cypher.LINK_PARENTS, batch.processes),
+        # Only runs with a parent: Neo4j would otherwise lock-seek every run before filtering.
+        (cypher.LINK_PARENTS, [row for row in batch.processes if row["parentRunId"]]),
         (cypher.LINK_RUN_INPUTS, batch.run_inputs),
         (cypher.LINK_RUN_OUTPUTS, batch.run_outputs),
         (cypher.UPDATE_LAST_WRITTEN, batch.last_writes()),

@@ -191,8 +191,12 @@ def merge(a: RunState, b: RunState) -> RunState:
     )
 
 
+# Parametrised once: pydantic's `Latest[Any]` lookup costs more than building the value.
+_LATEST_ANY = Latest[Any]
+
+
 def _latest(at: datetime, value: T | None) -> Latest[T] | None:
-    return None if value is None else Latest[Any](at=at, value=value)
+    return None if value is None else _LATEST_ANY(at=at, value=value)
 
 
 def summarize(event: RunEvent) -> RunState:
