@@ -18,7 +18,7 @@ too. Results go to bench/results/<date>.json; bench/report.py turns them into th
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -62,13 +62,9 @@ CONTENDERS = (
 
 
 def load_stack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lineage_stack", REPO / "deploy/local/stack.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lineage_stack"] = module
-    spec.loader.exec_module(module)
-    return module
+    """deploy/local/stack.py, the local stack's launcher (a script, not a package)."""
+    sys.path.insert(0, str(REPO / "deploy" / "local"))
+    return importlib.import_module("stack")
 
 
 def say(text: str) -> None:
