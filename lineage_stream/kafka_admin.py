@@ -37,6 +37,37 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def _is_refusal(error: KafkaError) -> bool:
+    """A refused login or TLS handshake: retrying with the same settings cannot succeed."""
+    if error.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+        return True
+    # A broker that rejects the client's certificate (or its absence) sends a TLS alert, which
+    # librdkafka reports as a failed receive.
+    return error.code() == KafkaError._TRANSPORT and "ssl/tls alert" in error.str()
+
+
+def _refusal_message(settings: Settings, error: KafkaError) -> str:
+    """What went wrong, in the worker's own setting names rather than librdkafka's."""
+    where = f"Kafka at {settings.kafka_bootstrap_servers}"
+    reason = error.str()
+    if "certificate verify failed" in reason:
+        return (
+            f"the broker certificate of {where} cannot be verified: {reason}; "
+            "LINEAGE_KAFKA_SSL_CAFILE must name the CA that signed it"
+        )
+    if "ssl/tls alert" in reason and settings.kafka_ssl_certfile is None:
+        return (
+            f"{where} refused the connection: {reason}; the broker may require a client "
+            "certificate: set LINEAGE_KAFKA_SSL_CERTFILE and LINEAGE_KAFKA_SSL_KEYFILE"
+        )
+    if "ssl/tls alert" in reason:
+        return (
+            f"{where} refused the connection: {reason}; is LINEAGE_KAFKA_SSL_CERTFILE "
+            "signed by a CA the broker trusts?"
+        )
+    return f"{where} refused the connection: {reason}"
+
+
 def tick_topic_name(settings: Settings) -> str:
     return f"{settings.consumer_group}-ticks"
 
@@ -47,28 +78,34 @@ def by_run_topic_name(settings: Settings) -> str:
 
 def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
     """Create the source, dead-letter and tick topics if missing; return the source partitions."""
-    refusals: list[str] = []
+    refusals: list[KafkaError] = []
 
     def note_refusal(error: KafkaError) -> None:
-        if error.code() == KafkaError._AUTHENTICATION:
-            refusals.append(error.str())
+        if _is_refusal(error):
+            refusals.append(error)
 
     config: dict[str, Any] = {**client_config(settings), "error_cb": note_refusal}
-    admin = AdminClient(config)
+    try:
+        admin = AdminClient(config)
+    except KafkaException as exc:
+        # e.g. a key that does not match its certificate, or a file that is no PEM
+        raise ConfigurationError(f"invalid Kafka client settings: {exc.args[0].str()}") from exc
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            metadata = admin.list_topics(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            # Short waits: librdkafka logs every failed attempt, tens a second for TLS refusals.
+            metadata = admin.list_topics(timeout=min(0.5, max(0.1, deadline - time.monotonic())))
             break
         except KafkaException as exc:
-            # librdkafka reports a refused login only through error_cb (served by poll) and
-            # keeps retrying it, so a short wait is repeated until the login is known refused.
+            # librdkafka reports a refused login or handshake only through error_cb (served by
+            # poll) and keeps retrying it, so a short wait is repeated until it is known refused.
             admin.poll(0)
             timed_out = exc.args[0].code() == KafkaError._TIMED_OUT
             if refusals or not timed_out or time.monotonic() >= deadline:
-                reason = refusals[-1] if refusals else exc.args[0]
+                if refusals:
+                    raise ConfigurationError(_refusal_message(settings, refusals[-1])) from exc
                 raise ConfigurationError(
-                    f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {reason}"
+                    f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {exc.args[0]}"
                 ) from exc
     existing = metadata.topics
     if settings.topic not in existing:

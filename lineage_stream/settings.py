@@ -90,6 +90,21 @@ class Settings(BaseSettings):
             object.__setattr__(self, value_field, SecretStr(secret))
         return self
 
+    @model_validator(mode="after")
+    def _check_tls_files(self) -> Settings:
+        # librdkafka and ssl would otherwise fail deep inside client construction.
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is None:
+                continue
+            try:
+                path.read_bytes()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"LINEAGE_{name.upper()}={path} cannot be read: {exc.strerror}"
+                ) from exc
+        return self
+
     @property
     def sweep_interval_s(self) -> float:
         return min(60.0, self.run_timeout_s / 2)

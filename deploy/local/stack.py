@@ -9,9 +9,12 @@ Jars come from Maven Central (`mvn dependency:copy-dependencies`, cached in ~/.m
 pid files name. Ports: LINEAGE_STACK_KAFKA_PORT (9092), LINEAGE_STACK_BOLT_PORT (7687), and a
 second Kafka listener with SASL on LINEAGE_STACK_KAFKA_SASL_PORT (Kafka port + 2000) where
 user `lineage` (password LINEAGE_STACK_KAFKA_SASL_PASSWORD, `lineage-secret`) may log in with
-PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Bolt accepts TLS as well as plain connections
-(`bolt+ssc://`), with a self-signed certificate for 127.0.0.1 and localhost made by `openssl`
-into .stack/certificates/bolt on first start.
+PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, and a third listener with TLS on
+LINEAGE_STACK_KAFKA_SSL_PORT (Kafka port + 3000) that requires a client certificate (mTLS).
+Bolt accepts TLS as well as plain connections (`bolt+ssc://`). `openssl` makes the certificates
+on first start: a self-signed one for Bolt in .stack/certificates/bolt, and a throwaway CA with
+a broker and a client certificate it signed in .stack/certificates/kafka (all for 127.0.0.1
+and localhost).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Config:
     controller_port: int
     sasl_port: int
     sasl_password: str
+    ssl_port: int
     bolt_port: int
     password: str
     kafka_heap: str
@@ -65,6 +69,7 @@ class Config:
             ),
             sasl_port=int(os.environ.get("LINEAGE_STACK_KAFKA_SASL_PORT", str(kafka_port + 2000))),
             sasl_password=os.environ.get("LINEAGE_STACK_KAFKA_SASL_PASSWORD", "lineage-secret"),
+            ssl_port=int(os.environ.get("LINEAGE_STACK_KAFKA_SSL_PORT", str(kafka_port + 3000))),
             bolt_port=int(os.environ.get("LINEAGE_STACK_BOLT_PORT", "7687")),
             password=os.environ.get("LINEAGE_NEO4J_PASSWORD", "lineage-stream"),
             kafka_heap=os.environ.get("LINEAGE_STACK_KAFKA_HEAP", "512m"),
@@ -79,6 +84,27 @@ class Config:
     @property
     def sasl_bootstrap(self) -> str:
         return f"127.0.0.1:{self.sasl_port}"
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ssl_port}"
+
+    @property
+    def kafka_certificate_dir(self) -> Path:
+        return self.root / "certificates" / "kafka"
+
+    @property
+    def ssl_cafile(self) -> Path:
+        """The CA that signed the broker's and the client's certificate."""
+        return self.kafka_certificate_dir / "ca.crt"
+
+    @property
+    def ssl_client_certfile(self) -> Path:
+        return self.kafka_certificate_dir / "client.crt"
+
+    @property
+    def ssl_client_keyfile(self) -> Path:
+        return self.kafka_certificate_dir / "client.key"
 
     @property
     def bolt_uri(self) -> str:
@@ -247,6 +273,7 @@ def _jaas_quoted(value: str) -> str:
 
 def _kafka_command(config: Config) -> list[str]:
     lib = install_jars(config, "kafka")
+    certificates = ensure_kafka_certificates(config)
     data = config.root / "kafka"
     properties = config.root / "kafka.properties"
     properties.write_text(
@@ -257,12 +284,14 @@ def _kafka_command(config: Config) -> list[str]:
                 f"controller.quorum.voters=1@127.0.0.1:{config.controller_port}",
                 f"listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},"
                 f"CONTROLLER://127.0.0.1:{config.controller_port},"
-                f"SASL_PLAINTEXT://127.0.0.1:{config.sasl_port}",
+                f"SASL_PLAINTEXT://127.0.0.1:{config.sasl_port},"
+                f"SSL://127.0.0.1:{config.ssl_port}",
                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},"
-                f"SASL_PLAINTEXT://127.0.0.1:{config.sasl_port}",
+                f"SASL_PLAINTEXT://127.0.0.1:{config.sasl_port},"
+                f"SSL://127.0.0.1:{config.ssl_port}",
                 "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
-                "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL",
                 "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
                 "listener.name.sasl_plaintext.plain.sasl.jaas.config="
                 "org.apache.kafka.common.security.plain.PlainLoginModule required "
@@ -272,6 +301,12 @@ def _kafka_command(config: Config) -> list[str]:
                     "org.apache.kafka.common.security.scram.ScramLoginModule required;"
                     for mechanism in ("scram-sha-256", "scram-sha-512")
                 ),
+                # PEM files, no keystore tooling: the key and chain in one file, the CA alone.
+                "listener.name.ssl.ssl.keystore.type=PEM",
+                f"listener.name.ssl.ssl.keystore.location={certificates / BROKER_KEYSTORE}",
+                "listener.name.ssl.ssl.truststore.type=PEM",
+                f"listener.name.ssl.ssl.truststore.location={config.ssl_cafile}",
+                "listener.name.ssl.ssl.client.auth=required",
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={data}",
                 "num.partitions=1",
@@ -313,15 +348,27 @@ def bolt_certificate_dir(config: Config) -> Path:
     return config.root / "certificates" / "bolt"
 
 
-def ensure_bolt_certificate(config: Config) -> Path:
-    """A self-signed certificate for 127.0.0.1 and localhost, made once; returns its folder."""
-    folder = bolt_certificate_dir(config)
-    if (folder / "public.crt").exists() and (folder / "private.key").exists():
-        return folder
+LOCAL_NAMES = "subjectAltName=IP:127.0.0.1,DNS:localhost"
+BROKER_KEYSTORE = "broker-keystore.pem"
+
+
+def make_certificate(
+    config: Config,
+    folder: Path,
+    name: str,
+    subject: str,
+    extensions: list[str],
+    issuer: str | None = None,
+) -> None:
+    """A new RSA key <name>.key (unencrypted PKCS#8) and its certificate <name>.crt in folder,
+    self-signed, or signed by the issuer's .crt and .key there."""
     if shutil.which("openssl") is None:
         raise StackError("openssl not found; install it (`apt-get install -y openssl`)")
-    for sub in ("trusted", "revoked"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+    signer = (
+        ["-CA", str(folder / f"{issuer}.crt"), "-CAkey", str(folder / f"{issuer}.key")]
+        if issuer
+        else []
+    )
     _run_with_progress(
         [
             "openssl",
@@ -333,17 +380,49 @@ def ensure_bolt_certificate(config: Config) -> Path:
             "-days",
             "3650",
             "-subj",
-            "/CN=lineage-stream local Neo4j",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            f"/CN={subject}",
+            *(argument for extension in extensions for argument in ("-addext", extension)),
+            *signer,
             "-keyout",
-            str(folder / "private.key"),
+            str(folder / f"{name}.key"),
             "-out",
-            str(folder / "public.crt"),
+            str(folder / f"{name}.crt"),
         ],
-        config.root / "logs" / "openssl-bolt.log",
-        "make the Bolt certificate",
+        config.root / "logs" / f"openssl-{folder.name}-{name}.log",
+        f"make the certificate {subject!r}",
     )
+
+
+def ensure_bolt_certificate(config: Config) -> Path:
+    """A self-signed certificate for 127.0.0.1 and localhost, made once; returns its folder."""
+    folder = bolt_certificate_dir(config)
+    if (folder / "public.crt").exists() and (folder / "private.key").exists():
+        return folder
+    for sub in ("trusted", "revoked"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    make_certificate(config, folder, "bolt", "lineage-stream local Neo4j", [LOCAL_NAMES])
+    # The names Neo4j's ssl policy is configured with below.
+    (folder / "bolt.key").replace(folder / "private.key")
+    (folder / "bolt.crt").replace(folder / "public.crt")
+    return folder
+
+
+def ensure_kafka_certificates(config: Config) -> Path:
+    """A throwaway CA, and a broker and a client certificate it signed, made once; returns
+    their folder. The keystore file holds the broker's key and certificate for the listener."""
+    folder = config.kafka_certificate_dir
+    if (folder / BROKER_KEYSTORE).exists():
+        return folder
+    # Part of a set from an interrupted start would not verify against a new CA: start over.
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    ca = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    make_certificate(config, folder, "ca", "lineage-stream local Kafka CA", ca)
+    leaf = ["basicConstraints=critical,CA:FALSE", LOCAL_NAMES]
+    make_certificate(config, folder, "broker", "lineage-stream local Kafka", leaf, issuer="ca")
+    make_certificate(config, folder, "client", "lineage-stream worker", leaf, issuer="ca")
+    keystore = b"".join((folder / name).read_bytes() for name in ("broker.key", "broker.crt"))
+    (folder / BROKER_KEYSTORE).write_bytes(keystore)
     return folder
 
 
@@ -532,6 +611,10 @@ def up(config: Config, only: list[str]) -> list[str]:
         ensure_scram_user(config)
     say(f"Kafka  bootstrap {config.bootstrap}")
     say(f"Kafka  SASL_PLAINTEXT {config.sasl_bootstrap}  PLAIN/SCRAM user {SCRAM_USER}")
+    say(
+        f"Kafka  SSL {config.ssl_bootstrap}  client certificate required: CA {config.ssl_cafile}, "
+        f"certificate {config.ssl_client_certfile}, key {config.ssl_client_keyfile}"
+    )
     say(f"Neo4j  {config.bolt_uri}  user neo4j  password {config.password}")
     say(f"Neo4j  {config.bolt_tls_uri}  (TLS, self-signed certificate)")
     return started

@@ -1,0 +1,106 @@
+"""The worker against the local Kafka's SSL listener, which requires a client certificate
+(mTLS): with the stack's CA and client certificate it consumes and dead-letters over TLS, and
+without a client certificate, or trusting another CA, it stops with a message that says why."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from neo4j import Driver
+
+from lineage_stream.cli import spark_key
+from tests.harness import WorkerProcess, consume_all, produce, unique, wait_until
+from tests.integration.test_sasl import run_worker
+from tests.integration.test_worker import DATAPROC, EXPECTED_RUNS, create_topic, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+def ssl_bootstrap(stack: Any) -> str:
+    address = stack.ssl_bootstrap
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        if sock.connect_ex(("127.0.0.1", stack.ssl_port)) != 0:
+            pytest.fail(
+                f"no SSL listener on {address}: the stack predates it; restart it "
+                "(make stack-down stack-up)",
+                pytrace=False,
+            )
+    return address  # type: ignore[no-any-return]
+
+
+def ssl_env(stack: Any, neo4j_uri: str, topic: str, **extra: str) -> dict[str, str]:
+    settings = {
+        "LINEAGE_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "LINEAGE_KAFKA_SSL_CAFILE": str(stack.ssl_cafile),
+        "LINEAGE_METRICS_PORT": "0",
+        **extra,
+    }
+    return worker_env(ssl_bootstrap(stack), neo4j_uri, topic, **settings)
+
+
+def test_worker_with_a_client_certificate_consumes_and_dead_letters(
+    stack: Any, kafka_bootstrap: str, neo4j_uri: str, empty_graph: Driver, tmp_path: Path
+) -> None:
+    topic = unique("tls")
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    events = [(DATAPROC / f"{n}.json").read_bytes() for n in range(1, 17)]
+    produce(kafka_bootstrap, topic, [(spark_key(orjson.loads(raw)), raw) for raw in events])
+    produce(kafka_bootstrap, topic, [(None, b"not json")])
+    env = ssl_env(
+        stack,
+        neo4j_uri,
+        topic,
+        LINEAGE_KAFKA_SSL_CERTFILE=str(stack.ssl_client_certfile),
+        LINEAGE_KAFKA_SSL_KEYFILE=str(stack.ssl_client_keyfile),
+    )
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+
+        def finished() -> bool:
+            worker.assert_alive()
+            records, _, _ = empty_graph.execute_query(
+                "MATCH (p:Process {state: 'COMPLETE'}) RETURN count(p) AS n"
+            )
+            return records[0]["n"] == len(EXPECTED_RUNS)
+
+        wait_until(finished, timeout=90, what="the seven runs, read over TLS")
+        # The dead-letter producer reaches the broker only through the SSL listener as well.
+        dead = consume_all(kafka_bootstrap, f"{topic}.dlq", expected=1)
+        assert [(m.value, m.headers["lineage.error.reason"]) for m in dead] == [
+            (b"not json", "not_json")
+        ]
+    finally:
+        assert worker.stop() == 0
+
+
+def test_worker_without_a_client_certificate_is_refused(stack: Any, neo4j_uri: str) -> None:
+    result = run_worker(ssl_env(stack, neo4j_uri, unique("tls")))
+    assert result.returncode == 2
+    words = " ".join(result.stderr.split())
+    assert f"Kafka at {stack.ssl_bootstrap} refused the connection" in words
+    assert "bad certificate" in words
+    assert "set LINEAGE_KAFKA_SSL_CERTFILE and LINEAGE_KAFKA_SSL_KEYFILE" in words
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_that_trusts_another_ca_refuses_the_broker(stack: Any, neo4j_uri: str) -> None:
+    # A CA file without the broker's issuer: the client's own certificate.
+    env = ssl_env(
+        stack,
+        neo4j_uri,
+        unique("tls"),
+        LINEAGE_KAFKA_SSL_CAFILE=str(stack.ssl_client_certfile),
+        LINEAGE_KAFKA_SSL_CERTFILE=str(stack.ssl_client_certfile),
+        LINEAGE_KAFKA_SSL_KEYFILE=str(stack.ssl_client_keyfile),
+    )
+    result = run_worker(env)
+    assert result.returncode == 2
+    words = " ".join(result.stderr.split())
+    assert f"the broker certificate of Kafka at {stack.ssl_bootstrap} cannot be verified" in words
+    assert "LINEAGE_KAFKA_SSL_CAFILE must name the CA that signed it" in words
+    assert "Traceback" not in result.stderr
