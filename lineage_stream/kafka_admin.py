@@ -37,7 +37,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def _is_refusal(error: KafkaError) -> bool:
+def is_refusal(error: KafkaError) -> bool:
     """A refused login or TLS handshake: retrying with the same settings cannot succeed."""
     if error.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
         return True
@@ -46,7 +46,7 @@ def _is_refusal(error: KafkaError) -> bool:
     return error.code() == KafkaError._TRANSPORT and "ssl/tls alert" in error.str()
 
 
-def _refusal_message(settings: Settings, error: KafkaError) -> str:
+def refusal_message(settings: Settings, error: KafkaError) -> str:
     """What went wrong, in the worker's own setting names rather than librdkafka's."""
     where = f"Kafka at {settings.kafka_bootstrap_servers}"
     reason = error.str()
@@ -81,7 +81,7 @@ def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
     refusals: list[KafkaError] = []
 
     def note_refusal(error: KafkaError) -> None:
-        if _is_refusal(error):
+        if is_refusal(error):
             refusals.append(error)
 
     config: dict[str, Any] = {**client_config(settings), "error_cb": note_refusal}
@@ -103,7 +103,7 @@ def prepare_topics(settings: Settings, timeout_s: float = 30.0) -> int:
             timed_out = exc.args[0].code() == KafkaError._TIMED_OUT
             if refusals or not timed_out or time.monotonic() >= deadline:
                 if refusals:
-                    raise ConfigurationError(_refusal_message(settings, refusals[-1])) from exc
+                    raise ConfigurationError(refusal_message(settings, refusals[-1])) from exc
                 raise ConfigurationError(
                     f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {exc.args[0]}"
                 ) from exc
