@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def ssl_bootstrap(stack: Any) -> str:
-    address = stack.ssl_bootstrap
+    address = str(stack.ssl_bootstrap)
     with socket.socket() as sock:
         sock.settimeout(2)
         if sock.connect_ex(("127.0.0.1", stack.ssl_port)) != 0:
@@ -30,7 +30,7 @@ def ssl_bootstrap(stack: Any) -> str:
                 "(make stack-down stack-up)",
                 pytrace=False,
             )
-    return address  # type: ignore[no-any-return]
+    return address
 
 
 def ssl_env(stack: Any, neo4j_uri: str, topic: str, **extra: str) -> dict[str, str]:
@@ -103,4 +103,22 @@ def test_worker_that_trusts_another_ca_refuses_the_broker(stack: Any, neo4j_uri:
     words = " ".join(result.stderr.split())
     assert f"the broker certificate of Kafka at {stack.ssl_bootstrap} cannot be verified" in words
     assert "LINEAGE_KAFKA_SSL_CAFILE must name the CA that signed it" in words
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_whose_key_does_not_match_its_certificate_is_refused(
+    stack: Any, neo4j_uri: str
+) -> None:
+    env = ssl_env(
+        stack,
+        neo4j_uri,
+        unique("tls"),
+        LINEAGE_KAFKA_SSL_CERTFILE=str(stack.ssl_client_certfile),
+        LINEAGE_KAFKA_SSL_KEYFILE=str(stack.kafka_certificate_dir / "ca.key"),
+    )
+    result = run_worker(env)
+    assert result.returncode == 2
+    words = " ".join(result.stderr.split())
+    assert "invalid Kafka client settings" in words
+    assert "key values mismatch" in words
     assert "Traceback" not in result.stderr
