@@ -139,7 +139,9 @@ class _PlanSpec:
     job_name: str
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    lineage: bool
+    lineage_seed: int | None
+    """Seeds the plan's column lineage, or None for a plan without: a job's SQL is the same on
+    every run, and so is the columnLineage facet openlineage-spark derives from its plan."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,9 @@ class _TemplateSpec:
 class _Catalog:
     datasets: list[_DatasetSpec] = field(default_factory=list)
     templates: list[_TemplateSpec] = field(default_factory=list)
+    column_lineage: dict[tuple[str, tuple[int, ...], tuple[int, ...], int], dict[str, Any]] = field(
+        default_factory=dict
+    )
 
 
 def _facet(schema: str, **body: Any) -> dict[str, Any]:
@@ -240,7 +245,9 @@ def _catalog(rng: random.Random, profile: FleetProfile) -> _Catalog:
                     job_name=f"{app_name}.{node}.{target.replace('.', '_')}",
                     inputs=tuple(popularity[i] for i in inputs),
                     outputs=tuple(popularity[i] for i in outputs),
-                    lineage=rng.random() < profile.column_lineage_rate,
+                    lineage_seed=(
+                        rng.getrandbits(64) if rng.random() < profile.column_lineage_rate else None
+                    ),
                 )
             )
         catalog.templates.append(_TemplateSpec(app_name, app_name, tuple(plans)))
@@ -401,7 +408,14 @@ class _Application:
                 "job": {"namespace": JOB_NAMESPACE, "name": self.template.job_name},
             },
         )
-        lineage = {id(o): _column_lineage(rng, o, inputs) for o in outputs} if plan.lineage else {}
+        lineage = (
+            {
+                id(o): self._column_lineage(plan, plan.lineage_seed, position, inputs)
+                for position, o in enumerate(outputs)
+            }
+            if plan.lineage_seed is not None
+            else {}
+        )
         failed = rng.random() < profile.fail_rate
         times = [started]
         for _ in range(rng.randint(*profile.running_events)):
@@ -439,6 +453,18 @@ class _Application:
                 document["run"]["facets"]["spark.logicalPlan"] = self._logical_plan()
             events.append(self._finish(document, at, is_application=False))
         return events
+
+    def _column_lineage(
+        self, plan: _PlanSpec, seed: int, position: int, inputs: list[_DatasetSpec]
+    ) -> dict[str, Any]:
+        # Keyed by what fixes the SQL, not by plan: two plans may only differ in their seed.
+        key = (plan.job_name, plan.inputs, plan.outputs, position)
+        known = self.catalog.column_lineage.get(key)
+        if known is None:
+            output = self.catalog.datasets[plan.outputs[position]]
+            rng = random.Random(seed + position)
+            known = self.catalog.column_lineage[key] = _column_lineage(rng, output, inputs)
+        return known
 
     def _output(
         self, spec: _DatasetSpec, kind: str, lineage: dict[str, Any] | None, job_id: int

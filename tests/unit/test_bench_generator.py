@@ -136,3 +136,22 @@ def test_large_tail_events_are_megabytes_and_still_parse() -> None:
     for event in large:
         assert len(event.value) <= 5_100_000
         assert isinstance(parse(event.value, max_bytes=8 * 1024 * 1024, now=now), RunEvent)
+
+
+def test_a_job_derives_the_same_columns_on_every_run(parsed: list[RunEvent]) -> None:
+    # openlineage-spark derives column lineage from the query plan, which a job's SQL fixes (two
+    # queries of one application writing one table share a job name, hence the datasets in the key).
+    facets: defaultdict[tuple[str, str, str], set[bytes]] = defaultdict(set)
+    runs: defaultdict[str, set[str]] = defaultdict(set)
+    for event in parsed:
+        for output in event.outputs:
+            lineage = column_lineage_of(output)
+            if lineage is not None:
+                datasets = ",".join(d.name for d in (*event.inputs, *event.outputs))
+                facets[(event.job.name, output.name, datasets)].add(
+                    orjson.dumps(lineage.model_dump())
+                )
+                runs[event.job.name].add(str(event.run.run_id))
+    repeated = [job for job, run_ids in runs.items() if len(run_ids) > 1]
+    assert repeated, "no job ran twice: the sample is too small to tell"
+    assert all(len(variants) == 1 for variants in facets.values())
