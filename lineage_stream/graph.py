@@ -7,11 +7,14 @@ eventTime it came from, so the Cypher can keep the newest whatever order batches
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import orjson
 
 from lineage_stream.naming import DatasetIdentity, DatasetKey, identify, location_key
 from lineage_stream.openlineage import (
@@ -23,11 +26,13 @@ from lineage_stream.openlineage import (
     JobEvent,
     OutputDataset,
     RunEvent,
+    column_lineage_facet,
     column_lineage_of,
     data_source_of,
     description_of,
     job_type_of,
     owners_of,
+    schema_facet,
     schema_of,
     sql_of,
     statistics_of,
@@ -35,6 +40,7 @@ from lineage_stream.openlineage import (
 from lineage_stream.pairing import TERMINAL_RANK, RunState
 
 Row = dict[str, Any]
+_Parsed = TypeVar("_Parsed")
 
 
 @dataclass
@@ -48,9 +54,12 @@ class GraphBatch:
     job_outputs: list[Row] = field(default_factory=list)
     fields: list[Row] = field(default_factory=list)
     derivations: list[Row] = field(default_factory=list)
+    column_sets: list[int] = field(default_factory=list)
+    """Fingerprints of the column-lineage facets whose rows this batch holds (see
+    WrittenColumns); not written to Neo4j."""
 
     def is_empty(self) -> bool:
-        return not any(getattr(self, f.name) for f in fields(self))
+        return not any(getattr(self, f.name) for f in fields(self) if f.name != "column_sets")
 
     def last_writes(self) -> list[Row]:
         """Per dataset, the newest (time, run) that wrote it in this batch.
@@ -90,18 +99,26 @@ class WrittenColumns:
     """Fingerprints of the Field and DERIVES rows Neo4j already holds, so batches skip them.
 
     Column lineage repeats on every run of a job and is most of what a batch writes, yet its
-    rows carry no time-dependent value: once committed, writing one again changes nothing. An
-    LRU of row hashes bounds the memory (a 64-bit hash collision would skip one row; at the
-    default capacity its odds per lookup are below 1e-13). The graph must not lose these rows
-    behind the writer's back: after deleting Fields by hand, restart the worker.
+    rows carry no time-dependent value: once committed, writing one again changes nothing. Two
+    levels: a whole column-lineage facet (same job, output, facet content and resolved inputs)
+    already written is not even parsed again, and any other row already written is dropped
+    from the batch. An LRU of 64-bit hashes bounds the memory (a collision would skip one row
+    or facet; at the default capacity its odds per lookup are below 1e-13). The graph must not
+    lose these rows behind the writer's back: after deleting Fields by hand, restart the worker.
     """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._hashes: OrderedDict[int, None] = OrderedDict()
+        # facet fingerprint -> what the graph reads of it, so a repeated facet is parsed once
+        self._parsed: OrderedDict[bytes, Any] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._hashes)
+
+    @property
+    def enabled(self) -> bool:
+        return self._capacity > 0
 
     def unwritten(self, batch: GraphBatch) -> GraphBatch:
         """The batch without the Field and DERIVES rows already written."""
@@ -109,12 +126,17 @@ class WrittenColumns:
             return batch
         return replace(
             batch,
-            fields=[row for row in batch.fields if not self._seen(row)],
-            derivations=[row for row in batch.derivations if not self._seen(row)],
+            fields=[row for row in batch.fields if not self._seen(self._fingerprint(row))],
+            derivations=[
+                row for row in batch.derivations if not self._seen(self._fingerprint(row))
+            ],
         )
 
-    def _seen(self, row: Row) -> bool:
-        fingerprint = self._fingerprint(row)
+    def holds(self, column_set: int) -> bool:
+        """Whether a column-lineage facet's rows (see `column_set`) are already written."""
+        return self._seen(column_set)
+
+    def _seen(self, fingerprint: int) -> bool:
         if fingerprint not in self._hashes:
             return False
         self._hashes.move_to_end(fingerprint)
@@ -124,16 +146,78 @@ class WrittenColumns:
         """Record the batch's Field and DERIVES rows; call once its transaction committed."""
         if self._capacity <= 0:
             return
-        for row in (*batch.fields, *batch.derivations):
-            fingerprint = self._fingerprint(row)
+        fingerprints = [self._fingerprint(row) for row in (*batch.fields, *batch.derivations)]
+        for fingerprint in (*fingerprints, *batch.column_sets):
             self._hashes[fingerprint] = None
             self._hashes.move_to_end(fingerprint)
         while len(self._hashes) > self._capacity:
             self._hashes.popitem(last=False)
 
+    def lineage_locations(self, dataset: Dataset) -> tuple[bytes | None, tuple[DatasetKey, ...]]:
+        """The fingerprint of a dataset's column-lineage facet (None when the cache is off) and
+        the locations of the input fields it names."""
+        return self._parse(
+            b"columnLineage", column_lineage_facet(dataset), _lineage_locations, dataset
+        )
+
+    def schema(self, dataset: Dataset) -> tuple[bytes | None, Schema | None]:
+        """The fingerprint of a dataset's schema facet (None when the cache is off) and the
+        names and types of its fields."""
+        return self._parse(b"schema", schema_facet(dataset), _schema, dataset)
+
+    def _parse(
+        self,
+        kind: bytes,
+        raw: dict[str, Any] | None,
+        parse: Callable[[Dataset], _Parsed],
+        dataset: Dataset,
+    ) -> tuple[bytes | None, _Parsed]:
+        if not self.enabled or raw is None:
+            return None, parse(dataset)
+        fingerprint = hashlib.blake2b(kind + orjson.dumps(raw), digest_size=16).digest()
+        if fingerprint in self._parsed:
+            self._parsed.move_to_end(fingerprint)
+            return fingerprint, cast(_Parsed, self._parsed[fingerprint])
+        parsed = self._parsed[fingerprint] = parse(dataset)
+        if len(self._parsed) > MAX_REMEMBERED_FACETS:
+            self._parsed.popitem(last=False)
+        return fingerprint, parsed
+
     @staticmethod
     def _fingerprint(row: Row) -> int:
         return hash(tuple(tuple(v) if isinstance(v, list) else v for v in row.values()))
+
+
+MAX_REMEMBERED_FACETS = 20_000
+"""Distinct schema and column-lineage facets kept parsed: a fleet's tables and jobs, not runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+def _schema(dataset: Dataset) -> Schema | None:
+    fields = schema_of(dataset)
+    if fields is None:
+        return None
+    return Schema(tuple(f.name for f in fields), tuple(f.type or "" for f in fields))
+
+
+def _lineage_locations(dataset: Dataset) -> tuple[DatasetKey, ...]:
+    lineage = column_lineage_of(dataset)
+    if lineage is None:
+        return ()
+    return tuple(
+        sorted(
+            {
+                location_key(ref.namespace, ref.name)
+                for refs in lineage.fields.values()
+                for ref in refs
+            }
+        )
+    )
 
 
 def _later(current: Row | None, candidate: Row, at_key: str, value_keys: Iterable[str]) -> None:
@@ -147,8 +231,10 @@ def _later(current: Row | None, candidate: Row, at_key: str, value_keys: Iterabl
 
 
 class _Builder:
-    def __init__(self, known_aliases: Mapping[str, DatasetKey]) -> None:
+    def __init__(self, known_aliases: Mapping[str, DatasetKey], written: WrittenColumns) -> None:
         self.known_aliases = known_aliases
+        self.written = written
+        self.column_sets: dict[int, None] = {}
         self.jobs: dict[tuple[str, str], Row] = {}
         self.datasets: dict[DatasetKey, Row] = {}
         self.run_inputs: dict[tuple[str, DatasetKey], Row] = {}
@@ -196,14 +282,15 @@ class _Builder:
 
     def add_dataset(self, dataset: Dataset, at: datetime) -> DatasetIdentity:
         identity = self.identify(dataset)
-        schema, source = schema_of(dataset), data_source_of(dataset)
+        schema_fingerprint, schema = self.written.schema(dataset)
+        source = data_source_of(dataset)
         row: Row = {
             "namespace": identity.key.namespace,
             "name": identity.key.name,
             "aliases": list(identity.aliases),
             "locations": [],
-            "fields": [f.name for f in schema] if schema is not None else None,
-            "fieldTypes": [f.type or "" for f in schema] if schema is not None else None,
+            "fields": list(schema.names) if schema is not None else None,
+            "fieldTypes": list(schema.types) if schema is not None else None,
             "schemaAt": at if schema is not None else None,
             "dataSource": source,
             "dataSourceAt": at if source else None,
@@ -224,9 +311,21 @@ class _Builder:
             ]
             _later(current, row, "schemaAt", ("fields", "fieldTypes"))
             _later(current, row, "dataSourceAt", ("dataSource",))
-        for schema_field in schema or ():
-            self._add_field(identity.key, schema_field.name)
+        if schema is not None and self._is_new_column_set(identity.key, schema_fingerprint):
+            for name in schema.names:
+                self._add_field(identity.key, name)
         return identity
+
+    def _is_new_column_set(self, *identity: object) -> bool:
+        """False when the columns a facet adds (its fingerprint and what it resolves against:
+        the identity) are written or already in this batch."""
+        if identity[-1] is None:  # no fingerprint: the cache is off
+            return True
+        column_set = hash(identity)
+        if column_set in self.column_sets or self.written.holds(column_set):
+            return False
+        self.column_sets[column_set] = None
+        return True
 
     def _add_field(self, key: DatasetKey, name: str) -> None:
         self.fields.setdefault(
@@ -290,10 +389,17 @@ class _Builder:
         self, job: Job, outputs: list[OutputDataset], resolve: Mapping[DatasetKey, DatasetKey]
     ) -> None:
         for dataset in outputs:
+            target = self.identify(dataset).key
+            fingerprint, locations = self.written.lineage_locations(dataset)
+            if not locations:
+                continue
+            resolved = tuple(resolve.get(loc) or self.resolve(loc) for loc in locations)
+            # Everything the facet writes follows from these.
+            if not self._is_new_column_set(job.namespace, job.name, target, resolved, fingerprint):
+                continue
             lineage = column_lineage_of(dataset)
             if lineage is None:
                 continue
-            target = self.identify(dataset).key
             for output_field, input_fields in lineage.fields.items():
                 self._add_field(target, output_field)
                 for ref in input_fields:
@@ -386,8 +492,9 @@ def process_row(state: RunState) -> Row:
     }
 
 
-def location_aliases(events: Iterable[Event]) -> list[str]:
+def location_aliases(events: Iterable[Event], written: WrittenColumns | None = None) -> list[str]:
     """Aliases of every location these events name, to look up in the graph before building."""
+    written = WrittenColumns(0) if written is None else written
     aliases: set[str] = set()
     for event in events:
         datasets: list[Dataset] = (
@@ -399,9 +506,8 @@ def location_aliases(events: Iterable[Event]) -> list[str]:
             named_by_table.update(identity.aliases)
             if not identity.aliases:
                 aliases.add(identity.key.alias)
-            lineage = column_lineage_of(dataset)
-            for refs in lineage.fields.values() if lineage else ():
-                aliases.update(location_key(ref.namespace, ref.name).alias for ref in refs)
+            _, locations = written.lineage_locations(dataset)
+            aliases.update(location.alias for location in locations)
         aliases -= named_by_table
     return sorted(aliases)
 
@@ -423,17 +529,22 @@ def build_batch(
     events: Iterable[Event],
     states: Iterable[RunState],
     known_aliases: Mapping[str, DatasetKey] | None = None,
+    written: WrittenColumns | None = None,
 ) -> GraphBatch:
     """Rows for every node and edge that these events and run summaries describe.
 
     `known_aliases` maps locations the graph already knows as aliases of a table-keyed dataset
-    (see `location_aliases`) to that dataset's key.
+    (see `location_aliases`) to that dataset's key. Column-lineage facets `written` holds are
+    left out; the rows it holds are not (see `WrittenColumns.unwritten`).
     """
     events = list(events)
     # A location named by a table in this very batch resolves to that table, like one the graph
     # already knows: openlineage-spark names a CTAS output by its table in one event and only
     # by its location in the insert command's events, and both may share a batch.
-    builder = _Builder({**(known_aliases or {}), **_table_aliases(events)})
+    builder = _Builder(
+        {**(known_aliases or {}), **_table_aliases(events)},
+        WrittenColumns(0) if written is None else written,
+    )
     for event in events:
         if isinstance(event, RunEvent):
             _add_lineage(
@@ -458,4 +569,5 @@ def build_batch(
         job_outputs=list(builder.job_outputs.values()),
         fields=list(builder.fields.values()),
         derivations=list(builder.derivations.values()),
+        column_sets=list(builder.column_sets),
     )

@@ -35,14 +35,14 @@ async def _write_batch(
     written: WrittenColumns,
 ) -> GraphBatch:
     known: dict[str, DatasetKey] = {}
-    aliases = location_aliases(events)
+    aliases = location_aliases(events, written)
     if aliases:
         result = await tx.run(cypher.RESOLVE_ALIASES, aliases=aliases)
         known = {
             record["alias"]: DatasetKey(record["namespace"], record["name"])
             async for record in result
         }
-    batch = written.unwritten(build_batch(events, states, known))
+    batch = written.unwritten(build_batch(events, states, known, written))
     for statement, parameters in statements(batch):
         await (await tx.run(statement, parameters)).consume()
     return batch

@@ -379,8 +379,13 @@ def owners_of(job: Job) -> list[str] | None:
     return names or None
 
 
+def schema_facet(dataset: Dataset) -> dict[str, Any] | None:
+    """The schema facet as sent, unvalidated."""
+    return _facet(dataset.facets, "schema")
+
+
 def schema_of(dataset: Dataset) -> list[SchemaField] | None:
-    facet = _facet(dataset.facets, "schema")
+    facet = schema_facet(dataset)
     fields = facet.get("fields") if facet else None
     if not isinstance(fields, list):
         return None
@@ -412,8 +417,13 @@ def symlinks_of(dataset: Dataset) -> list[Symlink]:
     return links
 
 
+def column_lineage_facet(dataset: Dataset) -> dict[str, Any] | None:
+    """The columnLineage facet as sent, unvalidated."""
+    return _facet(dataset.facets, "columnLineage")
+
+
 def column_lineage_of(dataset: Dataset) -> ColumnLineage | None:
-    facet = _facet(dataset.facets, "columnLineage")
+    facet = column_lineage_facet(dataset)
     fields = facet.get("fields") if facet else None
     if not isinstance(fields, dict):
         return None

@@ -20,6 +20,7 @@ from tests.builders import (
     parsed,
     run_event,
 )
+from tests.strategies import run_events
 
 pytestmark = pytest.mark.unit
 
@@ -406,51 +407,6 @@ def test_dataset_and_job_events_add_static_lineage() -> None:
 
 # Order independence.
 
-_POOL = [
-    ("s3a://b", "/in/", None),
-    ("s3://b", "/in", None),
-    ("hdfs://nn", "/w/t1", ("hive://m:9083", "db.t1")),
-    ("hdfs://nn", "/w/t2/", ("hive://m:9083", "db.t2")),
-    ("gs://g", "copied.csv", None),
-]
-_FIELDS = [None, ["a"], ["a", "b"], ["b", "c"]]
-
-
-@st.composite
-def _dataset(draw: st.DrawFn, output: bool) -> dict[str, Any]:
-    ns, name, symlink = draw(st.sampled_from(_POOL))
-    lineage = None
-    if output and draw(st.booleans()):
-        src_ns, src_name, _ = draw(st.sampled_from(_POOL))
-        lineage = {
-            draw(st.sampled_from(["a", "b"])): [(src_ns, src_name, draw(st.sampled_from("abc")))]
-        }
-    stats = None
-    if output and draw(st.booleans()):
-        stats = (draw(st.integers(0, 9)), draw(st.integers(0, 99)))
-    return dataset(
-        ns, name, fields=draw(st.sampled_from(_FIELDS)), symlink=symlink,
-        column_lineage=lineage, stats=stats,
-    )  # fmt: skip
-
-
-@st.composite
-def _run_events(draw: st.DrawFn) -> list[Event]:
-    seconds = draw(st.lists(st.integers(0, 500), min_size=1, max_size=6, unique=True))
-    events = []
-    for second in seconds:
-        doc = run_event(
-            draw(st.sampled_from(["START", "RUNNING", "COMPLETE", "FAIL", None])),
-            at=(T0 + timedelta(seconds=second)).isoformat(),
-            inputs=draw(st.lists(_dataset(False), max_size=2)),
-            outputs=draw(st.lists(_dataset(True), max_size=2)),
-            job_type=draw(st.sampled_from([None, "SQL_JOB", "RDD_JOB"])),
-        )
-        if draw(st.booleans()):
-            doc["job"]["facets"]["sql"] = {"query": draw(st.sampled_from(["select 1", "select 2"]))}
-        events.append(parsed(doc))
-    return events
-
 
 def _canonical(batch: GraphBatch) -> str:
     kinds = (
@@ -469,7 +425,7 @@ def _canonical(batch: GraphBatch) -> str:
 
 
 @settings(max_examples=150, deadline=None)
-@given(_run_events(), st.data())
+@given(run_events(), st.data())
 def test_any_permutation_of_a_runs_events_gives_the_same_rows(
     events: list[Event], data: st.DataObject
 ) -> None:
@@ -478,7 +434,7 @@ def test_any_permutation_of_a_runs_events_gives_the_same_rows(
 
 
 @settings(max_examples=100, deadline=None)
-@given(_run_events())
+@given(run_events())
 def test_every_key_appears_once_per_batch(events: list[Event]) -> None:
     batch = build_batch(events, [])
     by_key(batch.jobs, "namespace", "name")

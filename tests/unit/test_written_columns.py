@@ -1,14 +1,19 @@
-"""The writer's memory of committed Field and DERIVES rows: it may skip work, never lose a row."""
+"""The writer's memory of committed Field and DERIVES rows and of the facets that made them: it
+may skip work, never lose a row."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage_stream.graph import GraphBatch, WrittenColumns
+from lineage_stream.graph import GraphBatch, WrittenColumns, build_batch, location_aliases
+from lineage_stream.naming import DatasetKey
+from lineage_stream.openlineage import Event
+from tests.builders import dataset, parsed, run_event
+from tests.strategies import run_events
 
 pytestmark = pytest.mark.unit
 
@@ -106,3 +111,94 @@ def test_every_distinct_row_reaches_neo4j_at_least_once(
         written.remember(delivered)
 
     assert {repr(row) for row in built} == {repr(row) for row in sent}
+
+
+def lineage_event(job: str, output: str, source: tuple[str, str]) -> Event:
+    return parsed(
+        run_event(
+            "COMPLETE",
+            job=("spark", job),
+            inputs=[dataset(*source, fields=["x"])],
+            outputs=[
+                dataset(
+                    "s3://b",
+                    output,
+                    fields=["a", "b"],
+                    column_lineage={"a": [(*source, "x")], "b": [(*source, "x")]},
+                )
+            ],
+        )
+    )
+
+
+def columns_of(batch: GraphBatch) -> set[tuple[str, ...]]:
+    return {(row["name"], row["field"]) for row in batch.fields} | {
+        (row["fromName"], row["fromField"], row["toField"], row["jobName"])
+        for row in batch.derivations
+    }
+
+
+def test_a_facet_written_before_is_skipped_until_what_it_resolves_to_changes() -> None:
+    written = WrittenColumns(100)
+    event = lineage_event("job", "out", ("s3://b", "/in"))
+    first = written.unwritten(build_batch([event], [], {}, written))
+    written.remember(first)
+    assert ("/in", "x", "a", "job") in columns_of(first)
+
+    again = build_batch([event], [], {}, written)
+    assert (again.fields, again.derivations, again.column_sets) == ([], [], [])
+    assert [row["fields"] for row in again.datasets] == [["x"], ["a", "b"]]
+
+    # Another job with the same facet derives the same columns anew.
+    other_job = build_batch([lineage_event("other", "out", ("s3://b", "/in"))], [], {}, written)
+    assert ("/in", "x", "a", "other") in columns_of(other_job)
+
+    # The input location is since known as an alias of a table: its columns are the table's.
+    table = DatasetKey("hive://m", "db.in")
+    moved = build_batch([event], [], {"s3://b/in": table}, written)
+    assert ("db.in", "x", "a", "job") in columns_of(moved)
+
+
+def test_capacity_zero_skips_no_facet() -> None:
+    written = WrittenColumns(0)
+    event = lineage_event("job", "out", ("s3://b", "/in"))
+    written.remember(build_batch([event], [], {}, written))
+
+    assert columns_of(build_batch([event], [], {}, written)) == columns_of(build_batch([event], []))
+
+
+def graph_of(batches: list[GraphBatch]) -> tuple[set[str], dict[str, set[str]]]:
+    """Fields and DERIVES edges as Neo4j ends up holding them (transformations are merged)."""
+    fields = {repr(sorted(row.items())) for batch in batches for row in batch.fields}
+    derivations: dict[str, set[str]] = {}
+    for batch in batches:
+        for row in batch.derivations:
+            key = repr(sorted((k, v) for k, v in row.items() if k != "transformations"))
+            derivations.setdefault(key, set()).update(row["transformations"])
+    return fields, derivations
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(run_events(), st.booleans()), min_size=1, max_size=6),
+    st.sampled_from([0, 1, 3, 1000]),
+)
+def test_with_the_cache_neo4j_ends_up_with_the_same_columns_and_datasets(
+    batches: list[tuple[list[Event], bool]], capacity: int
+) -> None:
+    # Between batches the graph may learn that s3://b/in is a table's location.
+    table = {"s3://b/in": DatasetKey("hive://m:9083", "db.in")}
+    written = WrittenColumns(capacity)
+    plain, cached = [], []
+    for events, learned in batches:
+        known = table if learned else {}
+        reference = build_batch(events, [], known)
+        assert location_aliases(events, written) == location_aliases(events)
+        delivered = written.unwritten(build_batch(events, [], known, written))
+        written.remember(delivered)
+        assert delivered.datasets == reference.datasets
+        assert delivered.jobs == reference.jobs
+        plain.append(reference)
+        cached.append(delivered)
+
+    assert graph_of(cached) == graph_of(plain)
