@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
@@ -18,7 +19,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
-from lineage_stream.graph import GraphBatch, WrittenColumns, build_batch, location_aliases
+from lineage_stream.graph import GraphBatch, Row, WrittenColumns, build_batch, location_aliases
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import Event
 from lineage_stream.pairing import RunState
@@ -67,12 +68,24 @@ def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
         (cypher.LINK_DERIVATIONS, batch.derivations),
     )
     found: list[tuple[str, dict[str, Any]]] = [
-        (statement, {"rows": rows}) for statement, rows in steps if rows
+        (statement, {"rows": _as_wire(rows)}) for statement, rows in steps if rows
     ]
     parents = sorted({row["parentRunId"] for row in batch.processes if row["parentRunId"]})
     if parents:
         found.append((cypher.COUNT_FAILED_CHILDREN, {"parentRunIds": parents}))
     return found
+
+
+def _as_wire(rows: list[Row]) -> list[Row]:
+    """Rows with their datetimes as ISO-8601 text, which the statements parse (see
+    `cypher._rows_with_times`)."""
+    return [
+        {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in row.items()
+        }
+        for row in rows
+    ]
 
 
 class Neo4jWriter:

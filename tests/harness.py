@@ -143,7 +143,13 @@ class GraphSnapshot:
                 lines.append(f"- {kind} only right: {key}")
             for key in sorted(mine.keys() & theirs.keys()):
                 if mine[key] != theirs[key]:
-                    lines.append(f"- {kind} {key}: {mine[key]} != {theirs[key]}")
+                    names = sorted(mine[key].keys() | theirs[key].keys())
+                    differing = {
+                        name: (mine[key].get(name), theirs[key].get(name))
+                        for name in names
+                        if mine[key].get(name) != theirs[key].get(name)
+                    }
+                    lines.append(f"- {kind} {key}: (left, right) {differing}")
         return "\n".join(lines[:60])
 
 
