@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 LABELS = {
     "worker": "lineage-stream worker",
+    "warm": "worker, graph warm with 1M nodes",
     "repartition": "worker, repartition by runId",
     "two-workers": "two workers, one group",
     "naive": "naive consumer",
