@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 from neo4j import Driver, GraphDatabase
 
-from tests.harness import clear_graph
+from tests.harness import WorkerProcess, clear_graph, end_workers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,3 +90,18 @@ def empty_graph(neo4j_driver: Driver) -> Driver:
     """Neo4j community has one user database: tests that read the graph start from empty."""
     clear_graph(neo4j_driver)
     return neo4j_driver
+
+
+@pytest.fixture(autouse=True)
+def no_stray_workers() -> Iterator[None]:
+    """Fail a test that leaves a worker running, after killing it."""
+    before = set(WorkerProcess.running)
+    yield
+    if leaked := end_workers(WorkerProcess.running - before):
+        pytest.fail(f"the test left workers running (killed now); logs: {leaked}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_workers_after_the_session() -> Iterator[None]:
+    yield
+    end_workers(WorkerProcess.running)

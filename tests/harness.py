@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from neo4j import Driver
@@ -205,6 +205,10 @@ def clear_graph(driver: Driver, database: str = "neo4j") -> None:
 class WorkerProcess:
     """`lineage-stream worker` as a real subprocess with its own environment and log file."""
 
+    # Every started worker not yet stopped: a test that fails between start and stop must not
+    # leave a worker writing into the graph of the tests after it (see tests/conftest.py).
+    running: ClassVar[set[WorkerProcess]] = set()
+
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
         self.env = {**os.environ, **env}
         self.log_path = log_path
@@ -219,6 +223,7 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        WorkerProcess.running.add(self)
         return self
 
     def log_tail(self, lines: int = 40) -> str:
@@ -232,13 +237,17 @@ class WorkerProcess:
         assert code is None, f"worker exited with {code}:\n{self.log_tail()}"
 
     def kill(self) -> None:
+        """SIGKILL, unless it has exited already."""
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        WorkerProcess.running.discard(self)
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM and wait; returns the exit code."""
         assert self.process is not None
+        WorkerProcess.running.discard(self)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -248,6 +257,17 @@ class WorkerProcess:
                 self.process.wait(10)
                 raise AssertionError(f"worker ignored SIGTERM:\n{self.log_tail()}") from None
         return self.process.returncode
+
+
+def end_workers(workers: Iterable[WorkerProcess]) -> list[str]:
+    """Kill those of these workers still running; returns their log files."""
+    killed = []
+    for worker in list(workers):
+        assert worker.process is not None
+        if worker.process.poll() is None:
+            killed.append(str(worker.log_path))
+        worker.kill()
+    return killed
 
 
 def run_count(driver: Driver, where: str = "true") -> int:

@@ -38,8 +38,12 @@ pytestmark = pytest.mark.integration
 
 HOT_TABLE = "hot_orders"
 # Short sessions so a killed worker's partitions move in seconds; small batches so a fault
-# lands mid-stream.
-FAULT_SETTINGS = {"LINEAGE_BATCH_SIZE": "40", "LINEAGE_KAFKA_SESSION_TIMEOUT_S": "6"}
+# lands mid-stream; no metrics port, which two workers on one machine would contend for.
+FAULT_SETTINGS = {
+    "LINEAGE_BATCH_SIZE": "40",
+    "LINEAGE_KAFKA_SESSION_TIMEOUT_S": "6",
+    "LINEAGE_METRICS_PORT": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -164,5 +168,6 @@ def test_a_killed_workers_partitions_and_runs_are_finished_by_the_survivor(
         doomed.kill()
         drain(survivor, kafka_bootstrap, fleet.topic)
     finally:
+        doomed.kill()
         assert survivor.stop() == 0
     assert_same_graph(empty_graph, fleet)
