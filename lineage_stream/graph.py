@@ -100,10 +100,11 @@ class WrittenColumns:
 
     Column lineage repeats on every run of a job and is most of what a batch writes, yet its
     rows carry no time-dependent value: once committed, writing one again changes nothing. Two
-    levels: a whole column-lineage facet (same job, output, facet content and resolved inputs)
-    already written is not even parsed again, and any other row already written is dropped
-    from the batch. An LRU of 64-bit hashes bounds the memory (a collision would skip one row
-    or facet; at the default capacity its odds per lookup are below 1e-13). The graph must not
+    levels: a whole facet already written is not even parsed again (a schema: same dataset and
+    facet; column lineage: same job, output, facet and resolved input datasets), and any other
+    row already written is dropped from the batch. An LRU of 64-bit hashes bounds the memory
+    (a collision would skip one row or facet; at the default capacity its odds per lookup are
+    below 1e-13). The graph must not
     lose these rows behind the writer's back: after deleting Fields by hand, restart the worker.
     """
 

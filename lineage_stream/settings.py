@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     written_columns_cache: int = Field(
         default=250_000,
         ge=0,
-        description="Field and DERIVES rows remembered as written (about 130 bytes each); 0: off.",
+        description="Field/DERIVES rows and facets remembered as written (~130 B each); 0: off.",
     )
     data_dir: Path = Path(".lineage-stream")
     web_port: int | None = Field(default=None, description="Faust's web server; off when unset.")
