@@ -205,6 +205,18 @@ class OffsetCommitter:
             consumer.close()
 
 
+MIB = 2**20
+# Per partition. Faust's defaults (three 64 MiB write buffers, a 2 GiB block cache) let the
+# worker's memory grow with the runs it holds: 1.2 GiB RSS at 644,000 open runs, 6 partitions.
+# A run is small and read back soon after it is written, so small buffers serve it as well.
+ROCKSDB_OPTIONS: dict[str, int] = {
+    "write_buffer_size": 4 * MIB,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 8 * MIB,
+    "block_cache_compressed_size": 2 * MIB,
+}
+
+
 def create_app(settings: Settings, partitions: int) -> faust.App:
     app = faust.App(
         settings.consumer_group,
@@ -229,7 +241,12 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
     # bytes keys and values select Faust's raw codec: what the changelog restores is what
     # was stored.
     runs = app.Table(
-        RUN_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
+        RUN_TABLE,
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),  # a copy: Faust pops keys from it
     )
     raw: dict[str, Any] = {
         "acks": False,

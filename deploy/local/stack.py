@@ -537,7 +537,8 @@ def start(config: Config, service: Service) -> bool:
 
 def _password_marker(config: Config) -> Path:
     digest = hashlib.sha256(config.password.encode()).hexdigest()[:16]
-    return config.root / "neo4j" / f".password-{digest}"
+    # Inside the store it describes, so that a store deleted by hand takes its marker along.
+    return config.root / "neo4j" / "data" / f".password-{digest}"
 
 
 def _wait(

@@ -4,33 +4,21 @@ without a client certificate, or trusting another CA, it stops with a message th
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from neo4j import Driver
 
-from lineage_stream.cli import spark_key
-from tests.harness import WorkerProcess, consume_all, produce, unique, wait_until
-from tests.integration.test_sasl import run_worker
-from tests.integration.test_worker import DATAPROC, EXPECTED_RUNS, create_topic, worker_env
+from tests.harness import unique
+from tests.integration.secured import assert_consumes_and_dead_letters, listening, run_worker
+from tests.integration.test_worker import worker_env
 
 pytestmark = pytest.mark.integration
 
 
 def ssl_bootstrap(stack: Any) -> str:
-    address = str(stack.ssl_bootstrap)
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        if sock.connect_ex(("127.0.0.1", stack.ssl_port)) != 0:
-            pytest.fail(
-                f"no SSL listener on {address}: the stack predates it; restart it "
-                "(make stack-down stack-up)",
-                pytrace=False,
-            )
-    return address
+    return listening(stack.ssl_port, "SSL")
 
 
 def ssl_env(stack: Any, neo4j_uri: str, topic: str, **extra: str) -> dict[str, str]:
@@ -46,36 +34,19 @@ def ssl_env(stack: Any, neo4j_uri: str, topic: str, **extra: str) -> dict[str, s
 def test_worker_with_a_client_certificate_consumes_and_dead_letters(
     stack: Any, kafka_bootstrap: str, neo4j_uri: str, empty_graph: Driver, tmp_path: Path
 ) -> None:
-    topic = unique("tls")
-    create_topic(kafka_bootstrap, topic, partitions=2)
-    events = [(DATAPROC / f"{n}.json").read_bytes() for n in range(1, 17)]
-    produce(kafka_bootstrap, topic, [(spark_key(orjson.loads(raw)), raw) for raw in events])
-    produce(kafka_bootstrap, topic, [(None, b"not json")])
-    env = ssl_env(
-        stack,
-        neo4j_uri,
-        topic,
-        LINEAGE_KAFKA_SSL_CERTFILE=str(stack.ssl_client_certfile),
-        LINEAGE_KAFKA_SSL_KEYFILE=str(stack.ssl_client_keyfile),
+    assert_consumes_and_dead_letters(
+        kafka_bootstrap,
+        lambda topic: ssl_env(
+            stack,
+            neo4j_uri,
+            topic,
+            LINEAGE_KAFKA_SSL_CERTFILE=str(stack.ssl_client_certfile),
+            LINEAGE_KAFKA_SSL_KEYFILE=str(stack.ssl_client_keyfile),
+        ),
+        empty_graph,
+        tmp_path / "worker.log",
+        over="TLS",
     )
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    try:
-
-        def finished() -> bool:
-            worker.assert_alive()
-            records, _, _ = empty_graph.execute_query(
-                "MATCH (p:Process {state: 'COMPLETE'}) RETURN count(p) AS n"
-            )
-            return records[0]["n"] == len(EXPECTED_RUNS)
-
-        wait_until(finished, timeout=90, what="the seven runs, read over TLS")
-        # The dead-letter producer reaches the broker only through the SSL listener as well.
-        dead = consume_all(kafka_bootstrap, f"{topic}.dlq", expected=1)
-        assert [(m.value, m.headers["lineage.error.reason"]) for m in dead] == [
-            (b"not json", "not_json")
-        ]
-    finally:
-        assert worker.stop() == 0
 
 
 def test_worker_without_a_client_certificate_is_refused(stack: Any, neo4j_uri: str) -> None:
