@@ -18,7 +18,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -33,7 +33,7 @@ from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.offsets import OffsetLedger, Progress
 from lineage_stream.openlineage import peek_run_id
 from lineage_stream.operations import add_operations
-from lineage_stream.pipeline import Message, Pipeline
+from lineage_stream.pipeline import Message, Pipeline, PreparedBatch
 from lineage_stream.settings import Settings
 
 log = get_logger(__name__)
@@ -306,33 +306,60 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
 
     @app.agent(source)
     async def ingest(stream: Any) -> None:
-        async for events in stream.noack_take(
-            settings.batch_size, within=settings.batch_timeout_ms / 1000
-        ):
-            batch, ticked = [], []
-            for event in events:
-                message = event.message
-                if message.topic == ticks:
-                    ticked.append(event)
-                    continue
-                batch.append(
-                    (Message(event.value, message.topic, message.partition, message.offset), event)
-                )
+        # Batch N+1 is prepared while batch N is written, committed and acked in `in_flight`.
+        # A batch with sweep ticks is a barrier: a sweep reads and changes the run table,
+        # which preparing the next batch changes too.
+        in_flight: asyncio.Task[None] | None = None
+
+        async def land(
+            prepared: PreparedBatch | None, events: list[Any], ticked: list[Any]
+        ) -> None:
             try:
-                if batch:
-                    await pipeline.handle(batch)
+                if prepared is not None:
+                    await pipeline.finish(prepared)
                 for event in ticked:
                     await pipeline.sweep(event.message.partition, event)
                 await committer.commit(events)
             except Exception:
-                # Faust would restart the agent with this batch unacked and stall forever;
-                # exiting commits nothing past it, and the restarted worker retries it.
-                log.exception("unexpected failure while processing a batch; exiting")
-                os._exit(EXIT_SOFTWARE)
+                _exit_on_failure()
             # With acks off an ack commits nothing; it tells Faust's shutdown and
             # rebalance waits that these events are done.
             for event in events:
                 await stream.ack(event)
+
+        try:
+            async for events in stream.noack_take(
+                settings.batch_size, within=settings.batch_timeout_ms / 1000
+            ):
+                batch, ticked = [], []
+                for event in events:
+                    message = event.message
+                    if message.topic == ticks:
+                        ticked.append(event)
+                        continue
+                    batch.append(
+                        (
+                            Message(event.value, message.topic, message.partition, message.offset),
+                            event,
+                        )
+                    )
+                try:
+                    prepared = await pipeline.prepare(batch) if batch else None
+                    if in_flight is not None:
+                        await in_flight
+                        in_flight = None
+                    if prepared is not None:
+                        prepared = await pipeline.refresh(prepared)
+                except Exception:
+                    _exit_on_failure()
+                if ticked:
+                    await land(prepared, events, ticked)
+                else:
+                    in_flight = asyncio.create_task(land(prepared, events, []))
+        finally:
+            # Stopping: what is in flight is not committed; the next owner reads it again.
+            if in_flight is not None:
+                in_flight.cancel()
 
     @app.task  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -352,6 +379,13 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         await driver.close()
 
     return app
+
+
+def _exit_on_failure() -> NoReturn:
+    # Faust would restart the agent with the batch unacked and stall forever; exiting commits
+    # nothing past it, and the restarted worker retries it.
+    log.exception("unexpected failure while processing a batch; exiting")
+    os._exit(EXIT_SOFTWARE)
 
 
 def run_worker(settings: Settings, partitions: int) -> None:

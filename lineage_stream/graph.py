@@ -144,7 +144,8 @@ class WrittenColumns:
         return True
 
     def remember(self, batch: GraphBatch) -> None:
-        """Record the batch's Field and DERIVES rows; call once its transaction committed."""
+        """Record the batch's Field and DERIVES rows as written: once its transaction committed,
+        or once planned, while a write that fails forgets them all (see `planning`)."""
         if self._capacity <= 0:
             return
         fingerprints = [self._fingerprint(row) for row in (*batch.fields, *batch.derivations)]
@@ -513,17 +514,26 @@ def location_aliases(events: Iterable[Event], written: WrittenColumns | None = N
     return sorted(aliases)
 
 
-def _table_aliases(events: Iterable[Event]) -> dict[str, DatasetKey]:
-    """Every alias a table-keyed dataset of these events has, mapped to the table's key."""
-    aliases: dict[str, DatasetKey] = {}
+def least_keys(pairs: Iterable[tuple[str, DatasetKey]]) -> dict[str, DatasetKey]:
+    """Per alias, the least of the datasets it names: the graph's answer for an alias that
+    several tables share (see `cypher.RESOLVE_ALIASES`), whatever order they came in."""
+    least: dict[str, DatasetKey] = {}
+    for alias, key in pairs:
+        if alias not in least or key < least[alias]:
+            least[alias] = key
+    return least
+
+
+def _table_aliases(events: Iterable[Event]) -> Iterable[tuple[str, DatasetKey]]:
+    """Every alias a table-keyed dataset of these events has, with the table's key."""
     for event in events:
         datasets: list[Dataset] = (
             [event.dataset] if isinstance(event, DatasetEvent) else [*event.inputs, *event.outputs]
         )
         for dataset in datasets:
             identity = identify(dataset)
-            aliases.update(dict.fromkeys(identity.aliases, identity.key))
-    return aliases
+            for alias in identity.aliases:
+                yield alias, identity.key
 
 
 def build_batch(
@@ -543,7 +553,7 @@ def build_batch(
     # already knows: openlineage-spark names a CTAS output by its table in one event and only
     # by its location in the insert command's events, and both may share a batch.
     builder = _Builder(
-        {**(known_aliases or {}), **_table_aliases(events)},
+        least_keys([*(known_aliases or {}).items(), *_table_aliases(events)]),
         WrittenColumns(0) if written is None else written,
     )
     for event in events:

@@ -11,42 +11,42 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
-from lineage_stream.graph import GraphBatch, Row, WrittenColumns, build_batch, location_aliases
+from lineage_stream.graph import GraphBatch, Row
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import Event
 from lineage_stream.pairing import RunState
+from lineage_stream.planning import Plan, WritePlanner
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
+_Result = TypeVar("_Result")
 
 
-async def _write_batch(
-    tx: AsyncManagedTransaction,
-    events: Sequence[Event],
-    states: Sequence[RunState],
-    written: WrittenColumns,
-) -> GraphBatch:
-    known: dict[str, DatasetKey] = {}
-    aliases = location_aliases(events, written)
-    if aliases:
-        result = await tx.run(cypher.RESOLVE_ALIASES, aliases=aliases)
-        known = {
-            record["alias"]: DatasetKey(record["namespace"], record["name"])
-            async for record in result
-        }
-    batch = written.unwritten(build_batch(events, states, known, written))
-    for statement, parameters in statements(batch):
+async def _resolve_aliases(
+    tx: AsyncManagedTransaction, aliases: list[str]
+) -> dict[str, DatasetKey]:
+    result = await tx.run(cypher.RESOLVE_ALIASES, aliases=aliases)
+    # Rows come least key last for each alias: the graph's answer is the least key.
+    return {
+        record["alias"]: DatasetKey(record["namespace"], record["name"]) async for record in result
+    }
+
+
+async def _run_statements(
+    tx: AsyncManagedTransaction, statements: list[tuple[str, dict[str, Any]]]
+) -> None:
+    for statement, parameters in statements:
         await (await tx.run(statement, parameters)).consume()
-    return batch
 
 
 def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
@@ -88,7 +88,19 @@ def _as_wire(rows: list[Row]) -> list[Row]:
     ]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedWrite:
+    plan: Plan
+    statements: list[tuple[str, dict[str, Any]]]
+
+
 class Neo4jWriter:
+    """Prepares batches (rows built in a worker thread, off the event loop) and commits them.
+
+    A batch may be prepared while the one before it is being committed, so Python builds rows
+    while Neo4j writes; prepare and commit batches in the same order (see `planning`).
+    """
+
     def __init__(
         self,
         driver: AsyncDriver,
@@ -98,7 +110,8 @@ class Neo4jWriter:
         written_columns_capacity: int = 0,
     ) -> None:
         self._driver = driver
-        self._written = WrittenColumns(written_columns_capacity)
+        self._planner = WritePlanner(written_columns_capacity)
+        self._planning = asyncio.Lock()
         self._database = database
         self._on_retry = on_retry
         self._on_written = on_written
@@ -110,30 +123,105 @@ class Neo4jWriter:
         """
         if not events and not states:
             return
-        await self._until_written(
-            lambda: self._write_once(events, states), {"events": len(events), "runs": len(states)}
+        await self.commit(await self.prepare(events, states))
+
+    async def prepare(self, events: Sequence[Event], states: Sequence[RunState]) -> PreparedWrite:
+        async with self._planning:
+            return await self._prepare(events, states)
+
+    async def refresh(self, prepared: PreparedWrite) -> PreparedWrite:
+        """The batch prepared again if a batch it counted on was refused since, else itself.
+
+        Call it before committing, once the batches before it are committed, and before
+        preparing the next: a batch prepared after a stale one must not count on it.
+        """
+        if self._planner.is_current(prepared.plan):
+            return prepared
+        self._planner.done(prepared.plan)
+        return await self.prepare(prepared.plan.events, prepared.plan.states)
+
+    async def commit(self, prepared: PreparedWrite) -> None:
+        """Write a prepared batch, retrying outages until it lands; raises as `write` does."""
+        await self._commit(await self.refresh(prepared))
+
+    async def write_each(
+        self, items: Sequence[tuple[Sequence[Event], Sequence[RunState]]]
+    ) -> list[Neo4jError | None]:
+        """Write item by item, with nothing prepared meanwhile; each item's refusal or None.
+
+        For finding the events of a refused batch that Neo4j refuses: batches prepared since
+        counted on the refused one and are prepared again when committed.
+        """
+        refusals: list[Neo4jError | None] = []
+        async with self._planning:
+            self._planner.refused()
+            for events, states in items:
+                try:
+                    await self._commit(await self._prepare(events, states))
+                    refusals.append(None)
+                except Neo4jError as exc:
+                    refusals.append(exc)
+        return refusals
+
+    async def _prepare(self, events: Sequence[Event], states: Sequence[RunState]) -> PreparedWrite:
+        generation = self._planner.generation
+        aliases = self._planner.aliases_to_resolve(events)
+        resolved: dict[str, DatasetKey] = {}
+        if aliases:
+            resolved = await self._until_written(
+                lambda: self._resolve(aliases), {"aliases": len(aliases)}
+            )
+        return await asyncio.to_thread(
+            self._plan, events, states, frozenset(aliases), resolved, generation
         )
 
-    async def _write_once(self, events: Sequence[Event], states: Sequence[RunState]) -> None:
+    def _plan(
+        self,
+        events: Sequence[Event],
+        states: Sequence[RunState],
+        asked: frozenset[str],
+        resolved: dict[str, DatasetKey],
+        generation: int,
+    ) -> PreparedWrite:
+        plan = self._planner.plan(events, states, asked, resolved, generation)
+        return PreparedWrite(plan, statements(plan.batch))
+
+    async def _resolve(self, aliases: list[str]) -> dict[str, DatasetKey]:
+        # A write session reads from the cluster's leader, which holds every batch landed.
+        async with self._driver.session(database=self._database) as session:
+            return await session.execute_write(_resolve_aliases, aliases)
+
+    async def _commit(self, prepared: PreparedWrite) -> None:
+        plan = prepared.plan
+        try:
+            if prepared.statements:
+                await self._until_written(
+                    lambda: self._write_once(prepared.statements),
+                    {"events": len(plan.events), "runs": len(plan.states)},
+                )
+        except BaseException:
+            self._planner.refused()
+            raise
+        self._planner.done(plan)
+
+    async def _write_once(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         started = time.perf_counter()
         async with self._driver.session(database=self._database) as session:
-            batch = await session.execute_write(_write_batch, events, states, self._written)
-        self._written.remember(batch)
+            await session.execute_write(_run_statements, statements)
         metrics.NEO4J_WRITE_SECONDS.observe(time.perf_counter() - started)
         metrics.LAST_WRITE.set_to_current_time()
         if self._on_written:
             self._on_written(time.perf_counter() - started)
 
     async def _until_written(
-        self, attempt: Callable[[], Awaitable[None]], context: dict[str, int]
-    ) -> None:
+        self, attempt: Callable[[], Awaitable[_Result]], context: dict[str, int]
+    ) -> _Result:
         backoff = 0.5
         attempts = 0
         while True:
             attempts += 1
             try:
-                await attempt()
-                return
+                return await attempt()
             except AuthError as exc:
                 raise GraphUnavailable(f"Neo4j refused the credentials: {exc.message}") from exc
             except (ServiceUnavailable, SessionExpired, OSError) as exc:

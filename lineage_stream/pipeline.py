@@ -6,10 +6,11 @@ sink and Neo4j writer are passed in. `app.py` feeds it Faust events and acks the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from neo4j.exceptions import Neo4jError
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lineage_stream import metrics
 from lineage_stream.errors import RejectedEvent, RejectReason
-from lineage_stream.neo4j_writer import Neo4jWriter
+from lineage_stream.neo4j_writer import Neo4jWriter, PreparedWrite
 from lineage_stream.openlineage import Event, RunEvent, parse
 from lineage_stream.pairing import RunState, fold
 
@@ -77,6 +78,15 @@ def utc_now() -> datetime:
 
 
 @dataclass
+class PreparedBatch:
+    size: int
+    accepted: list[tuple[Message, Event]]
+    rejected: list[Rejection]
+    runs: dict[str, RunState]
+    write: PreparedWrite
+
+
+@dataclass
 class BatchOutcome:
     accepted: list[Event]
     rejected: list[Rejection]
@@ -105,15 +115,22 @@ class Pipeline:
 
     async def handle(self, messages: list[tuple[Message, object]]) -> BatchOutcome:
         """Process one batch; when this returns, every message is in the graph or the DLQ."""
+        return await self.finish(await self.prepare(messages))
+
+    async def prepare(self, messages: list[tuple[Message, object]]) -> PreparedBatch:
+        """Parse, fold the runs into the table and build the graph rows, writing nothing yet.
+
+        Runs while Neo4j writes the batch before (`finish` them in order): parsing and row
+        building happen in a worker thread, so the event loop keeps that write going.
+        """
         now = self._clock()
+        parsed = await asyncio.to_thread(self._parse_all, messages, now)
         accepted: list[tuple[Message, Event]] = []
         rejected: list[Rejection] = []
         touched: dict[str, StoredRun] = {}
-        for message, context in messages:
-            try:
-                event = parse(message.value or b"", max_bytes=self._max_event_bytes, now=now)
-            except RejectedEvent as error:
-                rejected.append(Rejection(message, error))
+        for (message, context), event in zip(messages, parsed, strict=True):
+            if isinstance(event, RejectedEvent):
+                rejected.append(Rejection(message, event))
                 continue
             accepted.append((message, event))
             if isinstance(event, RunEvent):
@@ -125,16 +142,27 @@ class Pipeline:
                 self._in_event_context(context)
                 self._runs[run_id.encode()] = touched[run_id].model_dump_json().encode()
         runs = {run_id: stored.state for run_id, stored in touched.items()}
+        write = await self._writer.prepare([event for _, event in accepted], list(runs.values()))
+        return PreparedBatch(len(messages), accepted, rejected, runs, write)
+
+    async def refresh(self, prepared: PreparedBatch) -> PreparedBatch:
+        """Prepare the graph rows again if a batch they counted on was refused since."""
+        return replace(prepared, write=await self._writer.refresh(prepared.write))
+
+    async def finish(self, prepared: PreparedBatch) -> BatchOutcome:
+        """Write a prepared batch to the graph and its rejects to the DLQ."""
+        accepted, rejected, runs = prepared.accepted, list(prepared.rejected), prepared.runs
         try:
-            await self._writer.write([event for _, event in accepted], list(runs.values()))
+            await self._writer.commit(prepared.write)
         except Neo4jError as exc:
             log.error(
                 "Neo4j rejected a batch (%s); writing its events one by one",
                 exc.message,
                 extra={"reason": exc.code, "events": len(accepted)},
             )
-            rejected += await self._write_one_by_one(accepted, runs)
-            accepted = [pair for pair in accepted if pair[0] not in {r.message for r in rejected}]
+            refused = await self._write_one_by_one(accepted, runs)
+            rejected += refused
+            accepted = [pair for pair in accepted if pair[0] not in {r.message for r in refused}]
         for rejection in rejected:
             source = rejection.message
             log.warning(
@@ -152,25 +180,41 @@ class Pipeline:
             )
             await self._dead_letter(rejection)
         metrics.record_batch(
-            len(messages), [event for _, event in accepted], [r.error.reason for r in rejected]
+            prepared.size, [event for _, event in accepted], [r.error.reason for r in rejected]
         )
         return BatchOutcome([event for _, event in accepted], rejected, runs)
+
+    def _parse_all(
+        self, messages: list[tuple[Message, object]], now: datetime
+    ) -> list[Event | RejectedEvent]:
+        parsed: list[Event | RejectedEvent] = []
+        for message, _ in messages:
+            try:
+                parsed.append(parse(message.value or b"", max_bytes=self._max_event_bytes, now=now))
+            except RejectedEvent as error:
+                parsed.append(error)
+        return parsed
 
     async def _write_one_by_one(
         self, accepted: list[tuple[Message, Event]], runs: dict[str, RunState]
     ) -> list[Rejection]:
         """Find the events Neo4j refuses (a value it cannot index, say) so only they are lost."""
-        refused = []
-        for message, event in accepted:
-            states = [runs[str(event.run.run_id)]] if isinstance(event, RunEvent) else []
-            try:
-                await self._writer.write([event], states)
-            except Neo4jError as exc:
-                detail = f"Neo4j refused the event: {exc.message}"
-                refused.append(
-                    Rejection(message, RejectedEvent(RejectReason.INVALID_EVENT, detail))
-                )
-        return refused
+        refusals = await self._writer.write_each(
+            [
+                ([event], [runs[str(event.run.run_id)]] if isinstance(event, RunEvent) else [])
+                for _, event in accepted
+            ]
+        )
+        return [
+            Rejection(
+                message,
+                RejectedEvent(
+                    RejectReason.INVALID_EVENT, f"Neo4j refused the event: {exc.message}"
+                ),
+            )
+            for (message, _), exc in zip(accepted, refusals, strict=True)
+            if exc is not None
+        ]
 
     def _load(self, run_id: str) -> StoredRun | None:
         raw = self._runs.get(run_id.encode())

@@ -128,16 +128,22 @@ class Replay:
         self, accepted: list[tuple[Line, Event]]
     ) -> list[tuple[Line, Event]]:
         """Find the events Neo4j refuses (a value it cannot index, say) so only they are lost."""
+        refusals = await self._writer.write_each(
+            [
+                (
+                    [event],
+                    [self._runs[str(event.run.run_id)]] if isinstance(event, RunEvent) else [],
+                )
+                for _, event in accepted
+            ]
+        )
         written = []
-        for line, event in accepted:
-            states = [self._runs[str(event.run.run_id)]] if isinstance(event, RunEvent) else []
-            try:
-                await self._writer.write([event], states)
-            except Neo4jError as exc:
-                detail = f"Neo4j refused the event: {exc.message}"
-                self._invalid(InvalidLine(line.number, RejectReason.INVALID_EVENT, detail))
+        for (line, event), exc in zip(accepted, refusals, strict=True):
+            if exc is None:
+                written.append((line, event))
                 continue
-            written.append((line, event))
+            detail = f"Neo4j refused the event: {exc.message}"
+            self._invalid(InvalidLine(line.number, RejectReason.INVALID_EVENT, detail))
         return written
 
     def _invalid(self, invalid: InvalidLine) -> None:

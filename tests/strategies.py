@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from lineage_stream.graph import GraphBatch
 from lineage_stream.openlineage import Event
 from tests.builders import dataset, parsed, run_event
 
@@ -17,6 +18,8 @@ _POOL = [
     ("s3a://b", "/in/", None),
     ("s3://b", "/in", None),
     ("hdfs://nn", "/w/t1", ("hive://m:9083", "db.t1")),
+    ("hdfs://nn", "/w/t1", None),  # the same table, named by its location only
+    ("hdfs://nn", "/w/t1", ("hive://m:9083", "db.t1_view")),  # two tables on one location
     ("hdfs://nn", "/w/t2/", ("hive://m:9083", "db.t2")),
     ("gs://g", "copied.csv", None),
 ]
@@ -57,3 +60,14 @@ def run_events(draw: st.DrawFn) -> list[Event]:
             doc["job"]["facets"]["sql"] = {"query": draw(st.sampled_from(["select 1", "select 2"]))}
         events.append(parsed(doc))
     return events
+
+
+def graph_of(batches: list[GraphBatch]) -> tuple[set[str], dict[str, set[str]]]:
+    """Fields and DERIVES edges as Neo4j ends up holding them (transformations are merged)."""
+    fields = {repr(sorted(row.items())) for batch in batches for row in batch.fields}
+    derivations: dict[str, set[str]] = {}
+    for batch in batches:
+        for row in batch.derivations:
+            key = repr(sorted((k, v) for k, v in row.items() if k != "transformations"))
+            derivations.setdefault(key, set()).update(row["transformations"])
+    return fields, derivations

@@ -13,7 +13,7 @@ from lineage_stream.graph import GraphBatch, WrittenColumns, build_batch, locati
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import Event
 from tests.builders import dataset, parsed, run_event
-from tests.strategies import run_events
+from tests.strategies import graph_of, run_events
 
 pytestmark = pytest.mark.unit
 
@@ -165,17 +165,6 @@ def test_capacity_zero_skips_no_facet() -> None:
     written.remember(build_batch([event], [], {}, written))
 
     assert columns_of(build_batch([event], [], {}, written)) == columns_of(build_batch([event], []))
-
-
-def graph_of(batches: list[GraphBatch]) -> tuple[set[str], dict[str, set[str]]]:
-    """Fields and DERIVES edges as Neo4j ends up holding them (transformations are merged)."""
-    fields = {repr(sorted(row.items())) for batch in batches for row in batch.fields}
-    derivations: dict[str, set[str]] = {}
-    for batch in batches:
-        for row in batch.derivations:
-            key = repr(sorted((k, v) for k, v in row.items() if k != "transformations"))
-            derivations.setdefault(key, set()).update(row["transformations"])
-    return fields, derivations
 
 
 @settings(max_examples=150, deadline=None)
