@@ -34,6 +34,7 @@ from lineage_stream.offsets import OffsetLedger, Progress
 from lineage_stream.openlineage import peek_run_id
 from lineage_stream.operations import add_operations
 from lineage_stream.pipeline import Message, Pipeline, PreparedBatch
+from lineage_stream.runtime import tune_garbage_collection
 from lineage_stream.settings import Settings
 
 log = get_logger(__name__)
@@ -390,6 +391,7 @@ def _exit_on_failure() -> NoReturn:
 
 def run_worker(settings: Settings, partitions: int) -> None:
     app = create_app(settings, partitions)
+    tune_garbage_collection()
     worker = faust.Worker(
         app,
         loglevel=settings.log_level,

@@ -32,6 +32,7 @@ from lineage_stream.errors import RejectedEvent, RejectReason
 from lineage_stream.neo4j_writer import Neo4jWriter
 from lineage_stream.openlineage import Event, RunEvent, parse
 from lineage_stream.pairing import RunState, fold
+from lineage_stream.runtime import tune_garbage_collection
 from lineage_stream.schema import ensure_schema
 from lineage_stream.settings import Settings
 
@@ -198,4 +199,5 @@ def replay_file(settings: Settings, path: Path, console: Console) -> ReplayRepor
         ) as progress,
     ):
         task = progress.add_task(f"replaying {'stdin' if stdin else path.name}", total=total)
+        tune_garbage_collection()
         return asyncio.run(replay_all(source, progress, task))
