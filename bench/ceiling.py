@@ -15,11 +15,12 @@ from typing import Any
 
 from neo4j import Driver, ManagedTransaction
 
-from lineage_stream.graph import WrittenColumns, build_batch
+from lineage_stream.graph import least_keys
 from lineage_stream.naming import DatasetKey
 from lineage_stream.neo4j_writer import statements
 from lineage_stream.openlineage import RunEvent, parse
 from lineage_stream.pairing import RunState, fold
+from lineage_stream.planning import WritePlanner, created_aliases
 from lineage_stream.settings import Settings
 
 # The worker's defaults, whatever the environment says.
@@ -35,13 +36,13 @@ class PreparedBatch:
 def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
     """Rows of every batch, as the worker would build them from these events in this order.
 
-    Aliases the graph would resolve are those of the datasets written by earlier batches, and
-    Field and DERIVES rows written by earlier batches are skipped, as the worker skips them.
+    The worker's planner builds them; the graph's answers for aliases are those of the datasets
+    written by earlier batches, as the worker would find them.
     """
     now = datetime.now(UTC)
-    known: dict[str, DatasetKey] = {}
+    planner = WritePlanner(WRITTEN_COLUMNS_CACHE)
+    graph_aliases: dict[str, DatasetKey] = {}
     states: dict[str, RunState] = {}
-    written = WrittenColumns(WRITTEN_COLUMNS_CACHE)
     prepared = []
     for chunk in _chunks(list(values), batch_size):
         events = [parse(raw, max_bytes=MAX_EVENT_BYTES, now=now) for raw in chunk]
@@ -51,12 +52,14 @@ def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
                 run_id = str(event.run.run_id)
                 touched[run_id] = fold(touched.get(run_id) or states.get(run_id), event)
         states.update(touched)
-        batch = written.unwritten(build_batch(events, touched.values(), known))
-        written.remember(batch)
-        for row in batch.datasets:
-            for alias in row["aliases"]:
-                known[alias] = DatasetKey(row["namespace"], row["name"])
-        prepared.append(PreparedBatch(statements(batch)))
+        asked = planner.aliases_to_resolve(events)
+        resolved = {alias: graph_aliases[alias] for alias in asked if alias in graph_aliases}
+        plan = planner.plan(
+            events, list(touched.values()), set(asked), resolved, planner.generation
+        )
+        planner.done(plan)
+        graph_aliases = least_keys([*graph_aliases.items(), *created_aliases(plan.batch)])
+        prepared.append(PreparedBatch(statements(plan.batch)))
     return prepared
 
 

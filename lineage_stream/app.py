@@ -318,8 +318,8 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
             try:
                 if prepared is not None:
                     await pipeline.finish(prepared)
-                for event in ticked:
-                    await pipeline.sweep(event.message.partition, event)
+                if ticked:
+                    await pipeline.sweep({event.message.partition: event for event in ticked})
                 await committer.commit(events)
             except Exception:
                 _exit_on_failure()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -48,8 +48,8 @@ _PARTITION_PREFIX = re.compile(rb'\{"partition":(\d+),')
 def stored_partition(raw: bytes) -> int:
     """The partition of a stored run, read from its JSON's first bytes without validating it.
 
-    The sweep asks this of every run in the table for every partition; validating them all
-    would cost the sweep as much per partition as reading the whole table.
+    The sweep asks this of every run in the table; validating those of partitions it does not
+    sweep would double its cost.
     """
     found = _PARTITION_PREFIX.match(raw)
     return int(found[1]) if found else StoredRun.model_validate_json(raw).partition
@@ -220,37 +220,46 @@ class Pipeline:
         raw = self._runs.get(run_id.encode())
         return None if raw is None else StoredRun.model_validate_json(raw)
 
-    async def sweep(self, partition: int, context: object) -> list[RunState]:
-        """Abandon stale open runs of one partition and forget finished ones; returns abandoned."""
+    async def sweep(self, ticks: Mapping[int, object]) -> list[RunState]:
+        """Abandon stale open runs of the ticked partitions and forget finished ones; returns
+        the abandoned. `ticks` maps each partition to its tick, the event context its table
+        changes need.
+
+        One pass over the table for all of them, streamed: the table holds every assigned
+        partition's runs, a million or more when runs are left open.
+        """
         now = self._clock()
-        abandoned: list[RunState] = []
-        forget: list[bytes] = []
-        open_runs = 0
-        for run_id, raw in list(self._runs.items()):
-            if stored_partition(raw) != partition:
+        abandoned: dict[int, list[RunState]] = {partition: [] for partition in ticks}
+        forget: dict[int, list[bytes]] = {partition: [] for partition in ticks}
+        open_runs = dict.fromkeys(ticks, 0)
+        for run_id, raw in self._runs.items():
+            partition = stored_partition(raw)
+            if partition not in ticks:
                 continue
             stored = StoredRun.model_validate_json(raw)
             if stored.state.is_stale(now, self._run_timeout):
-                abandoned.append(stored.state.abandon())
-                forget.append(run_id)
+                abandoned[partition].append(stored.state.abandon())
+                forget[partition].append(run_id)
             elif stored.state.terminal is not None and stored.seen_at < now - FINISHED_RUN_GRACE:
-                forget.append(run_id)
+                forget[partition].append(run_id)
             else:
-                open_runs += stored.state.terminal is None
-        if abandoned:
-            await self._writer.write([], abandoned)
+                open_runs[partition] += stored.state.terminal is None
+        every_abandoned = [run for runs in abandoned.values() for run in runs]
+        if every_abandoned:
+            await self._writer.write([], every_abandoned)
             log.info(
-                "abandoned %d runs of partition %d",
-                len(abandoned),
-                partition,
+                "abandoned %d runs of partitions %s",
+                len(every_abandoned),
+                sorted(ticks),
                 extra={
-                    "partition": partition,
-                    "abandoned": len(abandoned),
-                    "runIds": [run.run_id for run in abandoned[:MAX_LOGGED_RUN_IDS]],
+                    "partitions": sorted(ticks),
+                    "abandoned": len(every_abandoned),
+                    "runIds": [run.run_id for run in every_abandoned[:MAX_LOGGED_RUN_IDS]],
                 },
             )
-        self._in_event_context(context)
-        for run_id in forget:
-            del self._runs[run_id]
-        metrics.record_sweep(partition, open_runs, len(abandoned))
-        return abandoned
+        for partition, context in ticks.items():
+            self._in_event_context(context)
+            for run_id in forget[partition]:
+                del self._runs[run_id]
+            metrics.record_sweep(partition, open_runs[partition], len(abandoned[partition]))
+        return every_abandoned
