@@ -579,11 +579,10 @@ class Latency:
 
 # Offered loads: the target's 1,000 events/s of small events, and the realistic mix (without its
 # MB tail, which would make this a bandwidth test) at a rate the worker sustains.
+SMALL_EVENTS = FleetProfile(max_inputs=3, max_columns=20, large_event_rate=0.0)
 LATENCY_LOADS = {
-    "small events at 1000/s": (
-        1000.0,
-        FleetProfile(max_inputs=3, max_columns=20, large_event_rate=0.0),
-    ),
+    "small events at 1000/s": (1000.0, SMALL_EVENTS),
+    "small events at 300/s": (300.0, SMALL_EVENTS),
     "realistic mix at 30/s": (30.0, FleetProfile(large_event_rate=0.0)),
 }
 

@@ -1,4 +1,5 @@
-"""One micro-batch: parse, dead-letter the bad, fold runs, write the graph.
+"""One micro-batch in two stages: `prepare` (parse, fold runs, build rows) and `finish` (write
+the graph, dead-letter the bad); a batch is prepared while the one before it is finished.
 
 Free of Faust: the run table is any mutable mapping of runId -> stored run, and the dead-letter
 sink and Neo4j writer are passed in. `app.py` feeds it Faust events and acks them afterwards.
@@ -113,10 +114,6 @@ class Pipeline:
         self._clock = clock
         self._in_event_context = in_event_context
 
-    async def handle(self, messages: list[tuple[Message, object]]) -> BatchOutcome:
-        """Process one batch; when this returns, every message is in the graph or the DLQ."""
-        return await self.finish(await self.prepare(messages))
-
     async def prepare(self, messages: list[tuple[Message, object]]) -> PreparedBatch:
         """Parse, fold the runs into the table and build the graph rows, writing nothing yet.
 
@@ -150,7 +147,8 @@ class Pipeline:
         return replace(prepared, write=await self._writer.refresh(prepared.write))
 
     async def finish(self, prepared: PreparedBatch) -> BatchOutcome:
-        """Write a prepared batch to the graph and its rejects to the DLQ."""
+        """Write a prepared batch to the graph and its rejects to the DLQ; when this returns,
+        every message of the batch is in the graph or the DLQ."""
         accepted, rejected, runs = prepared.accepted, list(prepared.rejected), prepared.runs
         try:
             await self._writer.commit(prepared.write)
