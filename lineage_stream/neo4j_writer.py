@@ -165,7 +165,7 @@ class Neo4jWriter:
 
     async def _prepare(self, events: Sequence[Event], states: Sequence[RunState]) -> PreparedWrite:
         generation = self._planner.generation
-        aliases = self._planner.aliases_to_resolve(events)
+        aliases = await asyncio.to_thread(self._planner.aliases_to_resolve, events)
         resolved: dict[str, DatasetKey] = {}
         if aliases:
             resolved = await self._until_written(
