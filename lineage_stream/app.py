@@ -399,4 +399,7 @@ def run_worker(settings: Settings, partitions: int) -> None:
         quiet=True,
         redirect_stdouts=False,
     )
+    # Faust's start-up spinner sets the root logger to DEBUG when the level is WARNING or above,
+    # so every library's debug call builds a record; it also writes cursor codes into the logs.
+    worker.spinner = None
     worker.execute_from_commandline()

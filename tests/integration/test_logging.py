@@ -121,3 +121,38 @@ def test_json_logs_carry_context_and_no_secrets(
     assert plain_requests
     assert all(REDACTED in r["message"] for r in plain_requests)
     assert graph_secret not in output
+
+
+def test_warning_level_logs_only_warnings_as_json(
+    kafka_bootstrap: str, neo4j_uri: str, empty_graph: Driver, tmp_path: Path
+) -> None:
+    """At WARNING, Faust's start-up spinner would write cursor codes into the log and turn the
+    root logger to DEBUG (every library's debug call then builds a record); the worker has it
+    off."""
+    topic = unique("logs-warning")
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    run_id = str(uuid.uuid4())
+    raw = orjson.dumps(run_event("COMPLETE", run_id=run_id, job=("logs", "quiet")))
+    produce(kafka_bootstrap, topic, [(None, b"{not json"), (spark_key(orjson.loads(raw)), raw)])
+    env = worker_env(
+        kafka_bootstrap,
+        neo4j_uri,
+        topic,
+        LINEAGE_LOG_FORMAT="json",
+        LINEAGE_LOG_LEVEL="warning",
+        LINEAGE_METRICS_PORT="0",
+    )
+    log_path = tmp_path / "worker.log"
+    worker = WorkerProcess(env, log_path).start()
+    try:
+        wait_for_run(worker, empty_graph, run_id, "COMPLETE", "the run after the bad message")
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    try:
+        records = [json.loads(line) for line in lines]
+    except json.JSONDecodeError as exc:
+        pytest.fail(f"not JSON lines ({exc}): {lines[:3]!r}")
+    assert any(r["message"].startswith("dead-lettered") for r in records)
+    assert {r["level"] for r in records} <= {"WARNING", "ERROR", "CRITICAL"}
