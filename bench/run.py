@@ -719,6 +719,9 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--open-runs", type=int, default=100_000, help="runs left open")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the worker drains")
+    parser.add_argument(
+        "--small", action="store_true", help="drain the latency loads' small events instead"
+    )
     args = parser.parse_args()
     chosen = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = set(chosen) - set(CONTENDERS)
@@ -732,7 +735,8 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
 
     say(f"generating {args.events} events (seed {args.seed})")
-    events = list(fleet(args.seed, args.events))
+    fleet_profile = SMALL_EVENTS if args.small else FleetProfile()
+    events = list(fleet(args.seed, args.events, fleet_profile))
     sizes = sorted(len(e.value) for e in events)
     runs = len({e.run_id for e in events})
     topic = f"bench-{uuid.uuid4().hex[:8]}"
@@ -759,7 +763,7 @@ def main() -> None:
             "bytes_median": statistics.median(sizes),
             "bytes_p99": sizes[int(0.99 * (len(sizes) - 1))],
             "bytes_max": sizes[-1],
-            "profile": asdict(FleetProfile()),
+            "profile": asdict(fleet_profile),
         },
         "drains": {},
     }
