@@ -125,6 +125,9 @@ class Pipeline:
         accepted: list[tuple[Message, Event]] = []
         rejected: list[Rejection] = []
         touched: dict[str, StoredRun] = {}
+        # The event context of each touched run's latest event: a table write goes to its
+        # partition.
+        contexts: dict[str, object] = {}
         for (message, context), event in zip(messages, parsed, strict=True):
             if isinstance(event, RejectedEvent):
                 rejected.append(Rejection(message, event))
@@ -136,8 +139,11 @@ class Pipeline:
                 state = fold(previous.state if previous else None, event)
                 metrics.record_fold(message.partition, previous.state if previous else None, state)
                 touched[run_id] = StoredRun(partition=message.partition, seen_at=now, state=state)
-                self._in_event_context(context)
-                self._runs[run_id.encode()] = touched[run_id].model_dump_json().encode()
+                contexts[run_id] = context
+        # Once per run, not per event: each table write is a changelog message.
+        for run_id, stored in touched.items():
+            self._in_event_context(contexts[run_id])
+            self._runs[run_id.encode()] = stored.model_dump_json().encode()
         runs = {run_id: stored.state for run_id, stored in touched.items()}
         write = await self._writer.prepare([event for _, event in accepted], list(runs.values()))
         return PreparedBatch(len(messages), accepted, rejected, runs, write)
