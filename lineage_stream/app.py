@@ -18,7 +18,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import faust
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -43,6 +43,7 @@ RUN_TABLE = "runs"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 EXIT_SOFTWARE = 70  # sysexits.h: internal software error
 REREAD_INTERVAL_S = 5.0
+_Answer = TypeVar("_Answer")
 
 
 def _credentials(settings: Settings) -> Any:
@@ -107,12 +108,17 @@ class OffsetCommitter:
         for event in events:
             handled[event.message.tp].append(event.message.offset)
         assigned = self._app.consumer.assignment()
+        # Partitions first handled since assignment: one broker question for all of them.
+        unknown = [tp for tp in handled if tp in assigned and not self._ledger.knows(tp)]
+        if unknown:
+            for tp, position in (await self._ask_broker(self._positions, unknown)).items():
+                self._ledger.start(tp, position)
         offsets: dict[TP, int] = {}
         for tp, tp_offsets in handled.items():
             if tp not in assigned:
                 continue  # its new owner re-reads from the last commit
             if not self._ledger.knows(tp):
-                self._ledger.start(tp, await self._ask_broker(self._position, tp))
+                continue  # revoked while we asked; its next owner starts afresh
             progress = self._ledger.handled(tp, tp_offsets)
             if progress.hole_at is not None:
                 progress = await self._mend(tp, progress, tp_offsets)
@@ -163,7 +169,7 @@ class OffsetCommitter:
             self._reread_at[tp] = now
         return progress
 
-    async def _ask_broker(self, question: Callable[..., int], *args: Any) -> int:
+    async def _ask_broker(self, question: Callable[..., _Answer], *args: Any) -> _Answer:
         """Ask until the broker answers: without it no offset can be committed anyway."""
         backoff = 0.5
         while True:
@@ -179,15 +185,23 @@ class OffsetCommitter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
-    def _position(self, tp: TP) -> int:
-        """The group's committed offset, or the log start when the group has none."""
+    def _positions(self, tps: list[TP]) -> dict[TP, int]:
+        """Each partition's committed offset for the group, or its log start if it has none."""
         consumer = Consumer(self._kafka)
         try:
-            [committed] = consumer.committed([TopicPartition(tp.topic, tp.partition)], 30)
-            if committed.offset >= 0:
-                return int(committed.offset)
-            low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 30)
-            return int(low)
+            committed = consumer.committed(
+                [TopicPartition(tp.topic, tp.partition) for tp in tps], 30
+            )
+            positions = {}
+            for tp, found in zip(tps, committed, strict=True):
+                if found.offset >= 0:
+                    positions[tp] = int(found.offset)
+                else:
+                    low, _ = consumer.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), 30
+                    )
+                    positions[tp] = int(low)
+            return positions
         finally:
             consumer.close()
 
