@@ -41,6 +41,13 @@ log = get_logger(__name__)
 
 RUN_TABLE = "runs"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# The pairing table's changelog gets a message per run a batch touches, hundreds at once.
+# aiokafka's default 16 KiB batches hold about ten stored runs, and a full batch makes the next
+# send wait for the broker; meanwhile Faust's producer buffer (100 messages by default) filled
+# and Faust stopped handing events to the agent until it drained ("producer buffer full"):
+# stalls of up to a second. 512 KiB stays below the 1 MB a default broker accepts.
+PRODUCER_BATCH_BYTES = 512 * 1024
+CHANGELOG_BUFFER_BATCHES = 4
 EXIT_SOFTWARE = 70  # sysexits.h: internal software error
 REREAD_INTERVAL_S = 5.0
 _Answer = TypeVar("_Answer")
@@ -245,6 +252,7 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_max_request_size=MAX_REQUEST_BYTES,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
@@ -253,6 +261,7 @@ def create_app(settings: Settings, partitions: int) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
     )
+    app.producer.buffer.max_messages = CHANGELOG_BUFFER_BATCHES * settings.batch_size
     # bytes keys and values select Faust's raw codec: what the changelog restores is what
     # was stored.
     runs = app.Table(
