@@ -272,6 +272,9 @@ def drain(
             result.progress.append((round(elapsed, 2), offsets.committed(group, progress_topic)))
             if done():
                 result.completed = True
+                # done() may have seen commits the sample just before it did not.
+                final = offsets.committed(group, progress_topic)
+                result.progress.append((round(time.monotonic() - started, 2), final))
                 break
             if elapsed > cap_s:
                 say(f"{name}: stopped at the {cap_s:.0f} s cap")
@@ -568,7 +571,9 @@ class Bench:
 class Latency:
     offered_per_s: float
     seconds: float
+    workers: int
     sent: int
+    tracked: int
     seen: int
     p50_ms: float
     p90_ms: float
@@ -587,23 +592,43 @@ LATENCY_LOADS = {
 }
 
 
-def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, seed: int) -> Latency:
-    """Events produced at `rate` per second; each is seen when its run's lastEventAt reaches it."""
+# At most this many events a second are timed (every 10th at 1,000/s): polling Neo4j for every
+# event in flight would cost Neo4j a good part of a core, on the cores the worker shares.
+TIMED_PER_S = 100
+
+
+def group_members(bootstrap: str, group: str) -> int:
+    """Members of a consumer group that hold partitions (0 while it rebalances)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    [described] = admin.describe_consumer_groups([group]).values()
+    members = described.result(10).members
+    return sum(1 for member in members if member.assignment.topic_partitions)
+
+
+def latency(
+    bench: Bench, rate: float, profile: FleetProfile, seconds: float, seed: int, workers: int = 1
+) -> Latency:
+    """Events produced at `rate` per second; a timed event is seen when its run's lastEventAt
+    reaches it."""
     clear_graph(bench.driver)
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
     create_topic(bench.stack.bootstrap, topic)
     group = f"bench-latency-{uuid.uuid4().hex[:6]}"
     env = bench.worker_env(group, topic, LINEAGE_BATCH_TIMEOUT_MS="50")
     log = (bench.logs / "latency.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lineage_stream", "worker"],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=REPO,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lineage_stream", "worker"],
+            env={**os.environ, **env, "LINEAGE_DATA_DIR": f"{env['LINEAGE_DATA_DIR']}/{index}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=REPO,
+        )
+        for index in range(workers)
+    ]
     stream = list(fleet(seed + 1, int(rate * seconds), profile))
+    sample_every = max(1, round(rate / TIMED_PER_S))
     sender = producer(bench.stack.bootstrap)
     sent_at: dict[tuple[str, datetime], float] = {}
     latencies: list[float] = []
@@ -634,17 +659,28 @@ def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, se
             time.sleep(poll_interval)
 
     try:
-        warm = next(iter(fleet(seed + 2, 1)))
-        sender.produce(topic, value=warm.value, key=warm.key)
+        # One first event on every partition, written and committed: the worker then knows each
+        # partition's committed offset and Neo4j has planned every statement before the timed
+        # events start.
+        warm = list({event.run_id: event for event in fleet(seed + 2, 100)}.values())[:PARTITIONS]
+        for partition, event in enumerate(warm):
+            sender.produce(topic, value=event.value, key=event.key, partition=partition)
         sender.flush(10)
-        say("latency: waiting for the worker to take its first event")
+        say(f"latency: waiting for {workers} worker(s) to join and write an event per partition")
         wait_start = time.monotonic()
-        while time.monotonic() - wait_start < 120:
+        while True:
             records, _, _ = bench.driver.execute_query(
-                "MATCH (p:Process {runId: $runId}) RETURN count(p) AS n", runId=warm.run_id
+                "UNWIND $runIds AS runId MATCH (p:Process {runId: runId}) RETURN count(p) AS n",
+                runIds=[event.run_id for event in warm],
             )
-            if records[0]["n"]:
+            if (
+                records[0]["n"] == len(warm)
+                and bench.offsets.committed(group, topic) >= len(warm)
+                and group_members(bench.stack.bootstrap, group) == workers
+            ):
                 break
+            if time.monotonic() - wait_start > 120:
+                raise SystemExit(f"latency: the worker did not start in 120 s; see {log.name}")
             time.sleep(0.2)
         deadline = float("inf")
         poller = threading.Thread(target=poll, daemon=True)
@@ -656,8 +692,8 @@ def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, se
             pause = due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            sent = time.monotonic()
-            sent_at[(event.run_id, event.event_time)] = sent
+            if index % sample_every == 0:
+                sent_at[(event.run_id, event.event_time)] = time.monotonic()
             sender.produce(
                 topic,
                 value=event.value,
@@ -670,11 +706,13 @@ def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, se
         stop.set()
         poller.join()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         log.close()
     ordered = sorted(latencies)
 
@@ -684,7 +722,9 @@ def latency(bench: Bench, rate: float, profile: FleetProfile, seconds: float, se
     result = Latency(
         offered_per_s=rate,
         seconds=seconds,
+        workers=workers,
         sent=len(stream),
+        tracked=len(range(0, len(stream), sample_every)),
         seen=len(ordered),
         p50_ms=round(quantile(0.5), 1),
         p90_ms=round(quantile(0.9), 1),
@@ -717,6 +757,9 @@ def main() -> None:
     parser.add_argument("--naive-cap", type=float, default=120.0, help="seconds")
     parser.add_argument("--worker-cap", type=float, default=600.0, help="seconds")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--latency-workers", default="1,2", help="worker counts to measure latency with, e.g. 1,2"
+    )
     parser.add_argument("--open-runs", type=int, default=100_000, help="runs left open")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the worker drains")
     parser.add_argument(
@@ -797,7 +840,10 @@ def main() -> None:
             results["open_runs"] = asdict(bench.open_runs(args.open_runs))
         if "latency" in chosen:
             results["latency"] = {
-                load: asdict(latency(bench, rate, profile, args.latency_seconds, args.seed))
+                f"{load}, {workers} worker{'s' if workers > 1 else ''}": asdict(
+                    latency(bench, rate, profile, args.latency_seconds, args.seed, workers)
+                )
+                for workers in (int(n) for n in args.latency_workers.split(","))
                 for load, (rate, profile) in LATENCY_LOADS.items()
             }
         clear_graph(driver)
