@@ -597,9 +597,8 @@ LATENCY_LOADS = {
 TIMED_PER_S = 100
 
 
-def group_members(bootstrap: str, group: str) -> int:
+def group_members(admin: AdminClient, group: str) -> int:
     """Members of a consumer group that hold partitions (0 while it rebalances)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     [described] = admin.describe_consumer_groups([group]).values()
     members = described.result(10).members
     return sum(1 for member in members if member.assignment.topic_partitions)
@@ -667,6 +666,7 @@ def latency(
             sender.produce(topic, value=event.value, key=event.key, partition=partition)
         sender.flush(10)
         say(f"latency: waiting for {workers} worker(s) to join and write an event per partition")
+        admin = AdminClient({"bootstrap.servers": bench.stack.bootstrap})
         wait_start = time.monotonic()
         while True:
             records, _, _ = bench.driver.execute_query(
@@ -676,7 +676,7 @@ def latency(
             if (
                 records[0]["n"] == len(warm)
                 and bench.offsets.committed(group, topic) >= len(warm)
-                and group_members(bench.stack.bootstrap, group) == workers
+                and group_members(admin, group) == workers
             ):
                 break
             if time.monotonic() - wait_start > 120:

@@ -58,16 +58,6 @@ RETURN alias, d.namespace AS namespace, d.name AS name
 ORDER BY alias, namespace DESC, name DESC
 """
 
-# Every existing dataset a batch touches, write-locked first, in the order of the rows (sorted
-# by the writer): workers whose batches share datasets then wait for each other instead of
-# deadlocking, which would cost a rolled-back transaction. Setting a property to the value it
-# has takes the node's write lock and changes nothing.
-LOCK_DATASETS: Final = """
-UNWIND $rows AS row
-MATCH (d:Dataset {namespace: row.namespace, name: row.name})
-SET d.namespace = row.namespace
-"""
-
 UPSERT_JOBS: Final = (
     _rows_with_times("jobTypeAt", "sqlAt", "descriptionAt", "ownersAt")
     + """MERGE (j:Job {namespace: row.namespace, name: row.name})

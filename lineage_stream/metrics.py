@@ -53,6 +53,11 @@ NEO4J_RETRIES = Counter(
     "lineage_stream_neo4j_retries_total",
     "Neo4j batch writes that failed transiently and were retried.",
 )
+NEO4J_DEADLOCKS = Counter(
+    "lineage_stream_neo4j_deadlocks_total",
+    "Batch transactions Neo4j chose as deadlock victims, retried at once (workers writing "
+    "shared datasets at the same time).",
+)
 CONSUMER_LAG = Gauge(
     "lineage_stream_consumer_lag_messages",
     "Messages between the committed offset and the end of each assigned source partition.",

@@ -8,7 +8,9 @@ worker's batch and so pauses consumption: nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,8 +18,14 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from neo4j import AsyncDriver, AsyncManagedTransaction
-from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j import AsyncDriver, AsyncManagedTransaction, AsyncTransaction
+from neo4j.exceptions import (
+    AuthError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 
 from lineage_stream import cypher, metrics
 from lineage_stream.errors import GraphUnavailable
@@ -30,6 +38,10 @@ from lineage_stream.planning import Plan, WritePlanner
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
+DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
+# Then the write fails like any transient error and is retried with back-off (_until_written).
+MAX_DEADLOCK_RETRIES = 20
+DEADLOCK_JITTER_S = 0.02
 _Result = TypeVar("_Result")
 
 
@@ -44,7 +56,7 @@ async def _resolve_aliases(
 
 
 async def _run_statements(
-    tx: AsyncManagedTransaction, statements: list[tuple[str, dict[str, Any]]]
+    tx: AsyncManagedTransaction | AsyncTransaction, statements: list[tuple[str, dict[str, Any]]]
 ) -> None:
     for statement, parameters in statements:
         await (await tx.run(statement, parameters)).consume()
@@ -53,12 +65,12 @@ async def _run_statements(
 def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
     """The statements that write one batch, nodes before the edges that match them.
 
-    Each statement's rows are sorted by the nodes they lock, hot ones (datasets, jobs) first:
-    concurrent workers then take those locks in the same order, which spares most deadlocks
-    (each one costs a retry after about a second).
+    Each statement's rows are sorted by the nodes they lock, hot ones (datasets, jobs) first,
+    so concurrent workers take a statement's locks in one order. Deadlocks remain possible (a
+    MERGE reads a node before it locks it, and a batch's statements lock datasets in turn);
+    `_write_once` retries them.
     """
     steps = (
-        (cypher.LOCK_DATASETS, _datasets_touched(batch), ("namespace", "name")),
         (cypher.UPSERT_JOBS, batch.jobs, ("namespace", "name")),
         (cypher.UPSERT_DATASETS, batch.datasets, ("namespace", "name")),
         (
@@ -91,23 +103,6 @@ def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
     if parents:
         found.append((cypher.COUNT_FAILED_CHILDREN, {"parentRunIds": parents}))
     return found
-
-
-def _datasets_touched(batch: GraphBatch) -> list[Row]:
-    """Every dataset the batch's statements lock, once."""
-    keys = {(row["namespace"], row["name"]) for row in batch.datasets}
-    keys.update(
-        (location["namespace"], location["name"])
-        for row in batch.datasets
-        for location in row["locations"]
-    )
-    for rows in (batch.run_inputs, batch.run_outputs, batch.job_inputs, batch.job_outputs):
-        keys.update((row["namespace"], row["name"]) for row in rows)
-    keys.update((row["namespace"], row["name"]) for row in batch.fields)
-    for row in batch.derivations:
-        keys.add((row["fromNamespace"], row["fromName"]))
-        keys.add((row["toNamespace"], row["toName"]))
-    return [{"namespace": namespace, "name": name} for namespace, name in keys]
 
 
 _DATASET_THEN_JOB = ("namespace", "name", "jobNamespace", "jobName")
@@ -250,9 +245,26 @@ class Neo4jWriter:
         self._planner.done(plan)
 
     async def _write_once(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        """One transaction; a deadlock victim is retried at once.
+
+        Workers whose batches share datasets deadlock now and then. The driver's managed
+        transactions would wait a second or more before each retry, a pause meant for cluster
+        fail-overs: a deadlock only needs the other transaction to go first.
+        """
         started = time.perf_counter()
         async with self._driver.session(database=self._database) as session:
-            await session.execute_write(_run_statements, statements)
+            for attempt in itertools.count(1):
+                try:
+                    async with await session.begin_transaction() as tx:
+                        await _run_statements(tx, statements)
+                        await tx.commit()
+                    break
+                except TransientError as exc:
+                    if exc.code != DEADLOCK or attempt > MAX_DEADLOCK_RETRIES:
+                        raise
+                    metrics.NEO4J_DEADLOCKS.inc()
+                    log.debug("deadlock victim, retrying (attempt %d): %s", attempt, exc.message)
+                    await asyncio.sleep(random.uniform(0, DEADLOCK_JITTER_S * attempt))
         metrics.NEO4J_WRITE_SECONDS.observe(time.perf_counter() - started)
         metrics.LAST_WRITE.set_to_current_time()
         if self._on_written:

@@ -71,37 +71,6 @@ def test_text_timestamps_keep_their_instant_and_offset(batch: GraphBatch) -> Non
             )
 
 
-def referenced_datasets(rows: list[dict[str, object]]) -> set[tuple[object, object]]:
-    found = set()
-    for row in rows:
-        for prefix in ("", "from", "to"):
-            namespace, name = (
-                (f"{prefix}Namespace", f"{prefix}Name") if prefix else ("namespace", "name")
-            )
-            if namespace in row:
-                found.add((row[namespace], row[name]))
-        for location in row.get("locations") or []:
-            assert isinstance(location, dict)
-            found.add((location["namespace"], location["name"]))
-    return found
-
-
-def test_every_dataset_is_locked_first_in_one_order(batch: GraphBatch) -> None:
-    (first, locked), *rest = statements(batch)
-    assert first == cypher.LOCK_DATASETS
-    keys = [(row["namespace"], row["name"]) for row in locked["rows"]]
-    assert keys == sorted(set(keys))
-    touched = set().union(
-        *(
-            referenced_datasets(parameters["rows"])
-            for statement, parameters in rest
-            if ":Dataset" in statement
-        )
-    )
-    assert touched
-    assert touched <= set(keys)
-
-
 def test_rows_come_in_lock_order(batch: GraphBatch) -> None:
     shuffled = GraphBatch(
         **{kind: random.Random(kind).sample(rows, len(rows)) for kind, rows in vars(batch).items()}
