@@ -1,8 +1,8 @@
 """Writes graph batches to Neo4j: one transaction per batch, one UNWIND statement per kind.
 
-Transient failures (deadlocks, leader switches) are retried by the driver's managed
-transactions; outages are retried here with capped backoff until Neo4j is back, which holds the
-worker's batch and so pauses consumption: nothing is skipped.
+A deadlock victim is retried at once; other transient failures (leader switches) and outages
+are retried here with capped backoff until Neo4j is back, which holds the worker's batch and so
+pauses consumption: nothing is skipped.
 """
 
 from __future__ import annotations
