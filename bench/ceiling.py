@@ -8,7 +8,7 @@ Kafka, no parsing, no pairing: the fastest this Neo4j absorbs exactly the writes
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from neo4j import Driver, ManagedTransaction
 from lineage_stream.graph import least_keys
 from lineage_stream.naming import DatasetKey
 from lineage_stream.neo4j_writer import statements
-from lineage_stream.openlineage import RunEvent, parse
+from lineage_stream.openlineage import Event, RunEvent, parse
 from lineage_stream.pairing import RunState, fold
 from lineage_stream.planning import WritePlanner, created_aliases
 from lineage_stream.settings import Settings
@@ -39,11 +39,26 @@ def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
     The worker's planner builds them; the graph's answers for aliases are those of the datasets
     written by earlier batches, as the worker would find them.
     """
-    now = datetime.now(UTC)
     planner = WritePlanner(WRITTEN_COLUMNS_CACHE)
     graph_aliases: dict[str, DatasetKey] = {}
-    states: dict[str, RunState] = {}
     prepared = []
+    for events, touched in batches(values, batch_size):
+        asked = planner.aliases_to_resolve(events)
+        resolved = {alias: graph_aliases[alias] for alias in asked if alias in graph_aliases}
+        plan = planner.plan(events, touched, set(asked), resolved, planner.generation)
+        planner.done(plan)
+        graph_aliases = least_keys([*graph_aliases.items(), *created_aliases(plan.batch)])
+        prepared.append(PreparedBatch(statements(plan.batch)))
+    return prepared
+
+
+def batches(
+    values: Iterable[bytes], batch_size: int
+) -> Iterator[tuple[list[Event], list[RunState]]]:
+    """The events of each batch, parsed, with the summaries of the runs it touched, folded
+    with those of the batches before it, as the worker's pairing table holds them."""
+    now = datetime.now(UTC)
+    states: dict[str, RunState] = {}
     for chunk in _chunks(list(values), batch_size):
         events = [parse(raw, max_bytes=MAX_EVENT_BYTES, now=now) for raw in chunk]
         touched: dict[str, RunState] = {}
@@ -52,15 +67,7 @@ def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
                 run_id = str(event.run.run_id)
                 touched[run_id] = fold(touched.get(run_id) or states.get(run_id), event)
         states.update(touched)
-        asked = planner.aliases_to_resolve(events)
-        resolved = {alias: graph_aliases[alias] for alias in asked if alias in graph_aliases}
-        plan = planner.plan(
-            events, list(touched.values()), set(asked), resolved, planner.generation
-        )
-        planner.done(plan)
-        graph_aliases = least_keys([*graph_aliases.items(), *created_aliases(plan.batch)])
-        prepared.append(PreparedBatch(statements(plan.batch)))
-    return prepared
+        yield events, list(touched.values())
 
 
 def _chunks(values: Sequence[bytes], size: int) -> Iterable[Sequence[bytes]]:

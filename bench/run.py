@@ -228,6 +228,18 @@ def steady_rate(progress: list[tuple[float, int]], total: int) -> tuple[float, f
     return t_high - t_low, (n_high - n_low) / (t_high - t_low)
 
 
+def stop_workers(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM all, then SIGKILL what has not exited within a minute."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
 def drain(
     name: str,
     commands: list[tuple[list[str], dict[str, str]]],
@@ -281,14 +293,7 @@ def drain(
                 break
         result.wall_s = time.monotonic() - started
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_workers(processes)
     result.processed = result.progress[-1][1] if result.progress else 0
     result.steady_s, result.events_per_s = steady_rate(result.progress, events)
     result.runs_per_s = result.events_per_s * runs / events
@@ -706,13 +711,7 @@ def latency(
         stop.set()
         poller.join()
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_workers(processes)
         log.close()
     ordered = sorted(latencies)
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
 from neo4j import AsyncGraphDatabase, Driver
 from prometheus_client import REGISTRY
 
+from bench import ceiling
 from bench.generator import FleetProfile, fleet
 from lineage_stream import cypher
 from lineage_stream.neo4j_writer import Neo4jWriter
-from lineage_stream.openlineage import RunEvent, parse
-from lineage_stream.pairing import RunState, fold
 from tests.harness import clear_graph
 
 pytestmark = pytest.mark.integration
@@ -55,21 +53,11 @@ def graph_shape(driver: Driver) -> dict[str, object]:
 
 
 async def write_in_batches(writer: Neo4jWriter, values: Sequence[bytes]) -> None:
-    """What one worker writes for its partitions: batches of events with their runs folded,
-    all planned first so that the two writers' transactions follow each other closely."""
-    now = datetime.now(UTC)
-    states: dict[str, RunState] = {}
-    prepared = []
-    for start in range(0, len(values), BATCH):
-        chunk = values[start : start + BATCH]
-        events = [parse(raw, max_bytes=10_000_000, now=now) for raw in chunk]
-        touched: dict[str, RunState] = {}
-        for event in events:
-            if isinstance(event, RunEvent):
-                run_id = str(event.run.run_id)
-                touched[run_id] = fold(touched.get(run_id) or states.get(run_id), event)
-        states.update(touched)
-        prepared.append(await writer.prepare(events, list(touched.values())))
+    """What one worker writes for its partitions, all planned first so that the two writers'
+    transactions follow each other closely."""
+    prepared = [
+        await writer.prepare(events, runs) for events, runs in ceiling.batches(values, BATCH)
+    ]
     for write in prepared:
         await writer.commit(write)
 
