@@ -124,8 +124,8 @@ class OffsetCommitter:
         for tp, tp_offsets in handled.items():
             if tp not in assigned:
                 continue  # its new owner re-reads from the last commit
-            if not self._ledger.knows(tp):
-                continue  # revoked while we asked; its next owner starts afresh
+            if not self._ledger.knows(tp):  # forgotten by a rebalance while we asked
+                self._ledger.start(tp, (await self._ask_broker(self._positions, [tp]))[tp])
             progress = self._ledger.handled(tp, tp_offsets)
             if progress.hole_at is not None:
                 progress = await self._mend(tp, progress, tp_offsets)
