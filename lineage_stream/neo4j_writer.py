@@ -66,9 +66,9 @@ def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
     """The statements that write one batch, nodes before the edges that match them.
 
     Each statement's rows are sorted by the nodes they lock, hot ones (datasets, jobs) first,
-    so concurrent workers take a statement's locks in one order. Deadlocks remain possible (a
-    MERGE reads a node before it locks it, and a batch's statements lock datasets in turn);
-    `_write_once` retries them.
+    so concurrent workers take a statement's locks in one order. Deadlocks remain possible
+    (plans MERGE in one pass and SET in another, and a batch's statements lock datasets in
+    turn); `_write_once` retries them.
     """
     steps = (
         (cypher.UPSERT_JOBS, batch.jobs, ("namespace", "name")),
