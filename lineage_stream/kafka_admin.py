@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,9 @@ from lineage_stream.settings import Settings
 
 DLQ_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 TICK_RETENTION_MS = 60 * 60 * 1000
+# librdkafka writes its own log lines to stderr, which would break JSON logs (LINEAGE_LOG_FORMAT)
+# and ignore LINEAGE_LOG_LEVEL; given a logger, it hands them to Python logging instead.
+LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -21,6 +25,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "security.protocol": settings.kafka_security_protocol,
+        "logger": LIBRDKAFKA_LOGGER,
     }
     if settings.kafka_sasl_mechanism:
         config["sasl.mechanism"] = settings.kafka_sasl_mechanism

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from lineage_stream.errors import ConfigurationError
+from lineage_stream.kafka_admin import prepare_topics
 from lineage_stream.logs import REDACTED, RedactSecrets, configured_secrets, logging_config
 from lineage_stream.settings import Settings
 
@@ -113,3 +115,16 @@ def test_the_public_default_password_is_not_treated_as_a_secret() -> None:
 def test_a_malformed_log_call_still_reaches_the_handler() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d", ("not a number",), None)
     assert RedactSecrets(["pw"]).filter(record)
+
+
+def test_librdkafka_lines_go_through_python_logging_not_stderr(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written straight to stderr, they broke JSON logs and ignored the configured level."""
+    nobody_listens = Settings(kafka_bootstrap_servers="127.0.0.1:1")
+    with caplog.at_level(logging.INFO), pytest.raises(ConfigurationError, match="did not answer"):
+        prepare_topics(nobody_listens, timeout_s=1.0)
+    refusals = [r for r in caplog.records if r.name == "librdkafka"]
+    assert refusals, "librdkafka logged nothing about the refused connection"
+    assert all("Connection refused" in r.getMessage() for r in refusals)
+    assert "rdkafka" not in capfd.readouterr().err
