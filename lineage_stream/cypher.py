@@ -80,9 +80,13 @@ SET j.type = CASE WHEN newType THEN row.type ELSE j.type END,
 """
 )
 
+# Workers share datasets, and a guard reads a property before its SET would lock the node:
+# under read-committed isolation two transactions could both read the old time and the older
+# write land last. `SET d._lock` write-locks each dataset before its guard reads it.
 UPSERT_DATASETS: Final = (
     _rows_with_times("schemaAt", "dataSourceAt")
     + """MERGE (d:Dataset {namespace: row.namespace, name: row.name})
+SET d._lock = true
 WITH d, row,
   row.schemaAt IS NOT NULL AND (d.schemaAt IS NULL OR row.schemaAt >= d.schemaAt) AS newSchema,
   row.dataSourceAt IS NOT NULL
@@ -94,6 +98,7 @@ SET d.fields = CASE WHEN newSchema THEN row.fields ELSE d.fields END,
     d.dataSourceAt = CASE WHEN newSource THEN row.dataSourceAt ELSE d.dataSourceAt END,
     d.aliases = reduce(acc = coalesce(d.aliases, []), alias IN row.aliases |
       CASE WHEN alias IN acc THEN acc ELSE acc + alias END)
+REMOVE d._lock
 WITH d, row
 UNWIND row.aliases AS alias
 MERGE (a:DatasetAlias {alias: alias})
@@ -245,10 +250,13 @@ SET o.rowCount = CASE WHEN newStats THEN row.rowCount ELSE o.rowCount END,
 UPDATE_LAST_WRITTEN: Final = (
     _rows_with_times("at")
     + """MATCH (d:Dataset {namespace: row.namespace, name: row.name})
-WITH d, row
-WHERE d.lastWrittenAt IS NULL OR row.at > d.lastWrittenAt
-  OR (row.at = d.lastWrittenAt AND row.runId >= d.lastWrittenBy)
-SET d.lastWrittenAt = row.at, d.lastWrittenBy = row.runId
+SET d._lock = true
+WITH d, row,
+  d.lastWrittenAt IS NULL OR row.at > d.lastWrittenAt
+    OR (row.at = d.lastWrittenAt AND row.runId >= d.lastWrittenBy) AS newer
+SET d.lastWrittenAt = CASE WHEN newer THEN row.at ELSE d.lastWrittenAt END,
+    d.lastWrittenBy = CASE WHEN newer THEN row.runId ELSE d.lastWrittenBy END
+REMOVE d._lock
 """
 )
 
