@@ -61,6 +61,7 @@ ORDER BY alias, namespace DESC, name DESC
 UPSERT_JOBS: Final = (
     _rows_with_times("jobTypeAt", "sqlAt", "descriptionAt", "ownersAt")
     + """MERGE (j:Job {namespace: row.namespace, name: row.name})
+SET j._lock = true
 WITH j, row,
   row.jobTypeAt IS NOT NULL AND (j.jobTypeAt IS NULL OR row.jobTypeAt >= j.jobTypeAt) AS newType,
   row.sqlAt IS NOT NULL AND (j.sqlAt IS NULL OR row.sqlAt >= j.sqlAt) AS newSql,
@@ -77,12 +78,14 @@ SET j.type = CASE WHEN newType THEN row.type ELSE j.type END,
     j.descriptionAt = CASE WHEN newDescription THEN row.descriptionAt ELSE j.descriptionAt END,
     j.owners = CASE WHEN newOwners THEN row.owners ELSE j.owners END,
     j.ownersAt = CASE WHEN newOwners THEN row.ownersAt ELSE j.ownersAt END
+REMOVE j._lock
 """
 )
 
-# Workers share datasets, and a guard reads a property before its SET would lock the node:
-# under read-committed isolation two transactions could both read the old time and the older
-# write land last. `SET d._lock` write-locks each dataset before its guard reads it.
+# Workers share datasets (and jobs, when partitioned by runId), and a guard reads a property
+# before its SET would lock the node: under read-committed isolation two transactions could
+# both read the old time and the older write land last. `SET n._lock` write-locks each node
+# before its guard reads it, and is removed in the same statement.
 UPSERT_DATASETS: Final = (
     _rows_with_times("schemaAt", "dataSourceAt")
     + """MERGE (d:Dataset {namespace: row.namespace, name: row.name})
@@ -265,10 +268,14 @@ UPDATE_JOB_LAST_RUN: Final = """
 UNWIND $rows AS row
 MATCH (j:Job {namespace: row.jobNamespace, name: row.jobName})
 MATCH (p:Process {runId: row.runId})
+SET j._lock = true
 WITH j, p, coalesce(p.startedAt, p.firstEventAt) AS runAt
-WHERE j.lastRunId IS NULL OR j.lastRunId = p.runId OR runAt > j.lastRunAt
-  OR (runAt = j.lastRunAt AND p.runId > j.lastRunId)
-SET j.lastRunId = p.runId, j.lastRunAt = runAt, j.lastRunState = p.state
+WITH j, p, runAt, j.lastRunId IS NULL OR j.lastRunId = p.runId OR runAt > j.lastRunAt
+  OR (runAt = j.lastRunAt AND p.runId > j.lastRunId) AS later
+SET j.lastRunId = CASE WHEN later THEN p.runId ELSE j.lastRunId END,
+    j.lastRunAt = CASE WHEN later THEN runAt ELSE j.lastRunAt END,
+    j.lastRunState = CASE WHEN later THEN p.state ELSE j.lastRunState END
+REMOVE j._lock
 """
 
 _JOB_EDGE_PROPERTIES: Final = """

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from neo4j import AsyncGraphDatabase, Driver
 from prometheus_client import REGISTRY
 
 from bench import ceiling
-from bench.generator import FleetProfile, fleet
+from bench.generator import FleetProfile, GeneratedEvent, fleet
 from lineage_stream import cypher
 from lineage_stream.neo4j_writer import Neo4jWriter
 from tests.harness import clear_graph, snapshot
@@ -49,14 +49,25 @@ def deadlocks() -> float:
     return REGISTRY.get_sample_value("lineage_stream_neo4j_deadlocks_total") or 0.0
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(lambda event: event.key, id="by-spark-key"),
+        # LINEAGE_REPARTITION_BY_RUN: a job's runs, and so the job's node, go to both workers.
+        pytest.param(lambda event: event.run_id.encode(), id="by-run-id"),
+    ],
+)
 def test_two_writers_sharing_datasets_write_the_graph_one_writer_writes(
-    empty_graph: Driver, neo4j_uri: str, neo4j_auth: tuple[str, str]
+    empty_graph: Driver,
+    neo4j_uri: str,
+    neo4j_auth: tuple[str, str],
+    key: Callable[[GeneratedEvent], bytes],
 ) -> None:
     for statement in cypher.SCHEMA:
         empty_graph.execute_query(statement)
     events = list(fleet(11, 4000, SMALL_EVENTS))
-    # Split as a consumer group hands two workers partitions: by the Spark key.
-    halves = [[e.value for e in events if zlib.crc32(e.key) % 2 == half] for half in (0, 1)]
+    # Split as a consumer group hands two workers partitions: by the message key.
+    halves = [[e.value for e in events if zlib.crc32(key(e)) % 2 == half] for half in (0, 1)]
 
     asyncio.run(write_concurrently(neo4j_uri, neo4j_auth, halves))
 
