@@ -3,6 +3,11 @@
 Values always travel as parameters; each upsert takes one list parameter `$rows` and UNWINDs it.
 Upserts keep the newest value by the eventTime stored beside it, so batches may arrive in any
 order. The Process upsert applies the pairing join (see `pairing.merge`) inside the database.
+
+Several workers may write one node at once. A statement that compares a stored value before it
+sets one write-locks the node first (`SET n._lock`, removed within the statement): under
+read-committed isolation both transactions would otherwise read the old value, and the older
+write could land last.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ RETURN alias, d.namespace AS namespace, d.name AS name
 ORDER BY alias, namespace DESC, name DESC
 """
 
+# Locked (see above): with LINEAGE_REPARTITION_BY_RUN a job's runs reach several workers.
 UPSERT_JOBS: Final = (
     _rows_with_times("jobTypeAt", "sqlAt", "descriptionAt", "ownersAt")
     + """MERGE (j:Job {namespace: row.namespace, name: row.name})
@@ -82,10 +88,7 @@ REMOVE j._lock
 """
 )
 
-# Workers share datasets (and jobs, when partitioned by runId), and a guard reads a property
-# before its SET would lock the node: under read-committed isolation two transactions could
-# both read the old time and the older write land last. `SET n._lock` write-locks each node
-# before its guard reads it, and is removed in the same statement.
+# Locked (see above): workers share datasets.
 UPSERT_DATASETS: Final = (
     _rows_with_times("schemaAt", "dataSourceAt")
     + """MERGE (d:Dataset {namespace: row.namespace, name: row.name})
@@ -219,14 +222,19 @@ WHERE childJob <> parentJob
 MERGE (childJob)-[:CHILD_OF]->(parentJob)
 """
 
-# Spark's application run ends COMPLETE even when SQL executions under it failed.
+# Spark's application run ends COMPLETE even when SQL executions under it failed. Locked before
+# the count: with runs partitioned by runId, two workers may each fail a child of one parent,
+# and each count would miss the other's uncommitted one.
 COUNT_FAILED_CHILDREN: Final = """
 UNWIND $parentRunIds AS parentRunId
 MATCH (parent:Process {runId: parentRunId})
+SET parent._lock = true
+WITH parent
 OPTIONAL MATCH (child:Process)-[:CHILD_OF]->(parent)
 WHERE child.state IN ['FAIL', 'ABORT']
 WITH parent, count(child) AS failed
 SET parent.failedChildRuns = failed
+REMOVE parent._lock
 """
 
 LINK_RUN_INPUTS: Final = """
