@@ -7,16 +7,13 @@ eventTime it came from, so the Cypher can keep the newest whatever order batches
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-import orjson
-
-from lineage_stream.naming import DatasetIdentity, DatasetKey, identify, location_key
+from lineage_stream.naming import DatasetIdentity, DatasetKey, location_key
 from lineage_stream.openlineage import (
     Dataset,
     DatasetEvent,
@@ -26,13 +23,11 @@ from lineage_stream.openlineage import (
     JobEvent,
     OutputDataset,
     RunEvent,
-    column_lineage_facet,
     column_lineage_of,
     data_source_of,
     description_of,
     job_type_of,
     owners_of,
-    schema_facet,
     schema_of,
     sql_of,
     statistics_of,
@@ -158,25 +153,19 @@ class WrittenColumns:
     def lineage_locations(self, dataset: Dataset) -> tuple[bytes | None, tuple[DatasetKey, ...]]:
         """The fingerprint of a dataset's column-lineage facet (None when the cache is off) and
         the locations of the input fields it names."""
-        return self._parse(
-            b"columnLineage", column_lineage_facet(dataset), _lineage_locations, dataset
-        )
+        digest = dataset.column_lineage_digest if self.enabled else None
+        return self._parse(digest, _lineage_locations, dataset)
 
     def schema(self, dataset: Dataset) -> tuple[bytes | None, Schema | None]:
         """The fingerprint of a dataset's schema facet (None when the cache is off) and the
         names and types of its fields."""
-        return self._parse(b"schema", schema_facet(dataset), _schema, dataset)
+        return self._parse(dataset.schema_digest if self.enabled else None, _schema, dataset)
 
     def _parse(
-        self,
-        kind: bytes,
-        raw: dict[str, Any] | None,
-        parse: Callable[[Dataset], _Parsed],
-        dataset: Dataset,
+        self, fingerprint: bytes | None, parse: Callable[[Dataset], _Parsed], dataset: Dataset
     ) -> tuple[bytes | None, _Parsed]:
-        if not self.enabled or raw is None:
+        if fingerprint is None:
             return None, parse(dataset)
-        fingerprint = hashlib.blake2b(kind + orjson.dumps(raw), digest_size=16).digest()
         if fingerprint in self._parsed:
             self._parsed.move_to_end(fingerprint)
             return fingerprint, cast(_Parsed, self._parsed[fingerprint])
@@ -277,7 +266,7 @@ class _Builder:
         return self.known_aliases.get(key.alias, key)
 
     def identify(self, dataset: Dataset) -> DatasetIdentity:
-        identity = identify(dataset)
+        identity = dataset.identity
         if identity.aliases:
             return identity
         return DatasetIdentity(key=self.resolve(identity.key), aliases=())
@@ -504,7 +493,7 @@ def location_aliases(events: Iterable[Event], written: WrittenColumns | None = N
         )
         named_by_table: set[str] = set()
         for dataset in datasets:
-            identity = identify(dataset)
+            identity = dataset.identity
             named_by_table.update(identity.aliases)
             if not identity.aliases:
                 aliases.add(identity.key.alias)
@@ -531,7 +520,7 @@ def _table_aliases(events: Iterable[Event]) -> Iterable[tuple[str, DatasetKey]]:
             [event.dataset] if isinstance(event, DatasetEvent) else [*event.inputs, *event.outputs]
         )
         for dataset in datasets:
-            identity = identify(dataset)
+            identity = dataset.identity
             for alias in identity.aliases:
                 yield alias, identity.key
 

@@ -8,13 +8,14 @@ pauses consumption: nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -95,7 +96,7 @@ def statements(batch: GraphBatch) -> list[tuple[str, dict[str, Any]]]:
         (cypher.LINK_DERIVATIONS, batch.derivations, _TARGET_THEN_SOURCE),
     )
     found: list[tuple[str, dict[str, Any]]] = [
-        (statement, {"rows": _as_wire(sorted(rows, key=itemgetter(*lock_order)))})
+        (statement, {"rows": _as_wire(statement, sorted(rows, key=itemgetter(*lock_order)))})
         for statement, rows, lock_order in steps
         if rows
     ]
@@ -116,16 +117,30 @@ _TARGET_THEN_SOURCE = (
 )
 
 
-def _as_wire(rows: list[Row]) -> list[Row]:
-    """Rows with their datetimes as ISO-8601 text, which the statements parse (see
-    `cypher._rows_with_times`)."""
-    return [
-        {
-            key: value.isoformat() if isinstance(value, datetime) else value
-            for key, value in row.items()
-        }
-        for row in rows
-    ]
+def _as_wire(statement: str, rows: list[Row]) -> list[Row]:
+    """Rows as the statement reads them: only the keys it reads, less for the driver to encode,
+    and its timestamps as ISO-8601 text (see `cypher._rows_with_times`)."""
+    keys, times = _read_by(statement)
+    if not times and rows and rows[0].keys() == set(keys):
+        return rows  # a kind's rows share their keys
+    wire = []
+    for row in rows:
+        sent = {key: row[key] for key in keys if key in row}
+        for key in times:
+            if sent.get(key) is not None:
+                sent[key] = sent[key].isoformat()
+        wire.append(sent)
+    return wire
+
+
+@functools.cache
+def _read_by(statement: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The row keys a write statement reads, and those of them it parses as timestamps."""
+    return tuple(dict.fromkeys(_READ.findall(statement))), tuple(_PARSED_TIME.findall(statement))
+
+
+_READ = re.compile(r"\b(?:row|wire)\.(\w+)")
+_PARSED_TIME = re.compile(r"datetime\(wire\.(\w+)\)")
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -8,11 +8,14 @@ absent or malformed, so one odd facet never rejects an otherwise good event.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import (
@@ -26,6 +29,9 @@ from pydantic import (
 )
 
 from lineage_stream.errors import RejectedEvent, RejectReason
+
+if TYPE_CHECKING:
+    from lineage_stream.naming import DatasetIdentity
 
 # Neo4j range-index keys must stay under 8 KiB; four UTF-8 bytes per character at worst.
 MAX_NAMESPACE_CHARS = 500
@@ -82,6 +88,33 @@ class Dataset(_Wire):
     namespace: Namespace
     name: Name
     facets: Facets = Field(default_factory=dict)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the values derived from the original (pydantic would carry them)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for derived in ("identity", "schema_digest", "column_lineage_digest"):
+            copy.__dict__.pop(derived, None)
+        return copy
+
+    @cached_property
+    def identity(self) -> DatasetIdentity:
+        """The node this dataset is (`naming.identify`): pairing, alias lookup and every row
+        built from the dataset ask for it, and its symlinks are parsed once."""
+        from lineage_stream.naming import identify  # naming is built on these models
+
+        return identify(self)
+
+    @cached_property
+    def schema_digest(self) -> bytes | None:
+        """A digest of the schema facet as sent, None without one: the written-columns cache
+        (`graph.WrittenColumns`) knows a facet by it."""
+        return _digest(b"schema", schema_facet(self))
+
+    @cached_property
+    def column_lineage_digest(self) -> bytes | None:
+        """A digest of the columnLineage facet as sent, None without one (see `schema_digest`);
+        alias lookup and row building both ask for it."""
+        return _digest(b"columnLineage", column_lineage_facet(self))
 
 
 class InputDataset(Dataset):
@@ -453,6 +486,12 @@ def statistics_of(dataset: InputDataset | OutputDataset) -> DatasetStatistics | 
         return DatasetStatistics.model_validate(facet)
     except ValidationError:
         return None
+
+
+def _digest(kind: bytes, facet: dict[str, Any] | None) -> bytes | None:
+    if facet is None:
+        return None
+    return hashlib.blake2b(kind + orjson.dumps(facet), digest_size=16).digest()
 
 
 def encode(document: Any) -> bytes:

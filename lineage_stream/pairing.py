@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from lineage_stream.naming import DatasetKey, identify
+from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import (
     EventType,
     ParentRef,
@@ -141,8 +141,10 @@ def _later(a: Latest[Any] | None, b: Latest[Any] | None) -> Latest[Any] | None:
         return b
     if b is None:
         return a
+    if a.at != b.at:
+        return a if a.at > b.at else b
     # Equal times with different values: pick deterministically so order never matters.
-    return a if (a.at, repr(a.value)) >= (b.at, repr(b.value)) else b
+    return a if repr(a.value) >= repr(b.value) else b
 
 
 def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -191,8 +193,9 @@ def merge(a: RunState, b: RunState) -> RunState:
     )
 
 
-# Parametrised once: pydantic's `Latest[Any]` lookup costs more than building the value.
+# Parametrised once: pydantic's `Latest[...]` lookup costs more than building the value.
 _LATEST_ANY = Latest[Any]
+_LATEST_JOB = Latest[tuple[str, str]]
 
 
 def _latest(at: datetime, value: T | None) -> Latest[T] | None:
@@ -211,7 +214,7 @@ def summarize(event: RunEvent) -> RunState:
     parent: ParentRef | None = parent_of(event.run)
     return RunState(
         run_id=str(event.run.run_id),
-        job=Latest[tuple[str, str]](at=at, value=(event.job.namespace, event.job.name)),
+        job=_LATEST_JOB(at=at, value=(event.job.namespace, event.job.name)),
         first_event_at=at,
         last_event_at=at,
         started_at=at if event.event_type is EventType.START else None,
@@ -224,8 +227,8 @@ def summarize(event: RunEvent) -> RunState:
         adapter_version=_latest(at, adapter_version_of(event.run)),
         producer=_latest(at, event.producer or None),
         nominal_start=_latest(at, nominal_start_of(event.run)),
-        inputs=frozenset(identify(dataset).key for dataset in event.inputs),
-        outputs=frozenset(identify(dataset).key for dataset in event.outputs),
+        inputs=frozenset(dataset.identity.key for dataset in event.inputs),
+        outputs=frozenset(dataset.identity.key for dataset in event.outputs),
     )
 
 

@@ -192,3 +192,26 @@ def test_normalising_is_idempotent_and_scheme_spellings_meet(
     canonical = {"s3a": "s3", "s3n": "s3", "abfs": "abfss"}.get(scheme, scheme)
     assert key == DatasetKey(f"{canonical}://{host}", "/" + "/".join(parts))
     assert key.alias == f"{canonical}://{host}/" + "/".join(parts)
+
+
+def test_a_dataset_keeps_its_identity_and_a_changed_copy_is_identified_afresh() -> None:
+    table = {"symlinks": {"identifiers": [{"namespace": "hive", "name": "db.t", "type": "TABLE"}]}}
+    dataset = Dataset(namespace="s3a://b", name="/t", facets=table)
+    assert dataset.identity == identify(dataset)
+    assert dataset.identity.key == DatasetKey("hive", "db.t")
+
+    moved = dataset.model_copy(update={"facets": {}})
+    assert moved.identity == identify(moved) == DatasetIdentity(DatasetKey("s3://b", "/t"), ())
+
+
+def test_facet_digests_tell_facets_apart_and_are_absent_without_the_facet() -> None:
+    schema = {"schema": {"fields": [{"name": "a", "type": "int"}]}}
+    same, other = dict(schema), {"schema": {"fields": [{"name": "b", "type": "int"}]}}
+    digest = Dataset(namespace="s3://b", name="/t", facets=schema).schema_digest
+    assert digest is not None
+    assert Dataset(namespace="s3://c", name="/u", facets=same).schema_digest == digest
+    assert Dataset(namespace="s3://b", name="/t", facets=other).schema_digest != digest
+    assert Dataset(namespace="s3://b", name="/t", facets=schema).column_lineage_digest is None
+    copied = Dataset(namespace="s3://b", name="/t", facets=schema)
+    assert copied.schema_digest == digest
+    assert copied.model_copy(update={"facets": other}).schema_digest != digest

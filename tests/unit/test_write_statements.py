@@ -59,6 +59,13 @@ def test_timestamps_travel_as_text_and_every_statement_reads_them_back_as_dateti
         assert read & times <= parsed, statement
 
 
+def test_each_statement_gets_exactly_the_row_keys_it_reads(batch: GraphBatch) -> None:
+    for statement, parameters in statements(batch):
+        read = set(re.findall(r"\b(?:row|wire)\.(\w+)", statement))
+        for row in parameters.get("rows", []):
+            assert row.keys() == read, statement
+
+
 def test_text_timestamps_keep_their_instant_and_offset(batch: GraphBatch) -> None:
     (_, parameters), *_ = [s for s in statements(batch) if s[0] == cypher.UPSERT_PROCESSES]
     original = {row["runId"]: row for row in batch.processes}
