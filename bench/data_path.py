@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from bench.ceiling import prepare
 from bench.generator import FleetProfile, fleet
-from bench.run import BATCH_SIZE, RESULTS, SMALL_EVENTS
+from bench.run import BATCH_SIZE, RESULTS, SMALL_EVENTS, code_version
 from lineage_stream.runtime import tune_garbage_collection
 
 
@@ -96,6 +96,7 @@ def count_instructions(seed: int, count: int, small: bool) -> None:
     stamp = datetime.now(UTC)
     results = {
         "date": stamp.isoformat(timespec="seconds"),
+        "code": code_version(),
         "events": count,
         "seed": seed,
         "small": small,
@@ -136,6 +137,7 @@ def main() -> None:
     median = {setting: statistics.median(values) for setting, values in cpu.items()}
     results = {
         "date": stamp.isoformat(timespec="seconds"),
+        "code": code_version(),
         "events": args.events,
         "seed": args.seed,
         "small": args.small,

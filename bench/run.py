@@ -749,6 +749,14 @@ def latency(
 # Main
 
 
+def code_version() -> str:
+    """The commit measured, `-dirty` with uncommitted changes: results name the code they ran."""
+    found = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    )
+    return found.stdout.strip() if found.returncode == 0 else "unknown (not a git checkout)"
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
@@ -800,6 +808,7 @@ def main() -> None:
     offsets = Offsets(stack.bootstrap)
     results: dict[str, Any] = {
         "date": stamp.isoformat(timespec="seconds"),
+        "code": code_version(),
         "machine": machine(),
         "stack": {
             "kafka_heap": stack.kafka_heap,
