@@ -168,7 +168,9 @@ DETACH DELETE old
 # The pairing join in Cypher: terminal rank first (FAIL/ABORT 2 > COMPLETE 1 > none 0); among
 # equal terminal ranks the earliest end decides; among non-terminal summaries the later one.
 UPSERT_PROCESSES: Final = (
-    _rows_with_times("startedAt", "endedAt", "firstEventAt", "lastEventAt", "nominalStartTime")
+    _rows_with_times(
+        "startedAt", "endedAt", "abandonedAt", "firstEventAt", "lastEventAt", "nominalStartTime"
+    )
     + """MERGE (p:Process {runId: row.runId})
 WITH p, row,
   CASE
@@ -184,6 +186,7 @@ WITH p, row,
 SET p.state = CASE WHEN decides THEN row.state ELSE p.state END,
     p.rank = CASE WHEN decides THEN row.rank ELSE p.rank END,
     p.endedAt = CASE WHEN decides THEN row.endedAt ELSE p.endedAt END,
+    p.abandonedAt = CASE WHEN decides THEN row.abandonedAt ELSE p.abandonedAt END,
     p.errorMessage = CASE WHEN decides THEN row.errorMessage ELSE p.errorMessage END,
     p.startedAt = CASE WHEN p.startedAt IS NULL OR row.startedAt < p.startedAt
       THEN row.startedAt ELSE p.startedAt END,

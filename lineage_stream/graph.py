@@ -32,7 +32,7 @@ from lineage_stream.openlineage import (
     sql_of,
     statistics_of,
 )
-from lineage_stream.pairing import TERMINAL_RANK, RunState
+from lineage_stream.pairing import TERMINAL_RANK, RunState, RunStateName
 
 Row = dict[str, Any]
 _Parsed = TypeVar("_Parsed")
@@ -467,6 +467,7 @@ def process_row(state: RunState) -> Row:
         "rank": TERMINAL_RANK[terminal.event_type] if terminal else 0,
         "startedAt": state.started_at,
         "endedAt": state.ended_at,
+        "abandonedAt": state.abandoned_at if state.state is RunStateName.ABANDONED else None,
         "errorMessage": state.error_message,
         "firstEventAt": state.first_event_at,
         "lastEventAt": state.last_event_at,

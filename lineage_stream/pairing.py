@@ -85,6 +85,8 @@ class RunState(_Frozen):
     started_at: datetime | None = None
     terminal: Terminal | None = None
     abandoned: bool = False
+    abandoned_at: datetime | None = None
+    """When it became abandoned: its last event plus the run timeout then in force."""
     parent: Latest[ParentRef] | None = None
     job_type: Latest[str] | None = None
     integration: Latest[str] | None = None
@@ -132,8 +134,11 @@ class RunState(_Frozen):
             return False
         return self.last_event_at < now - timeout
 
-    def abandon(self) -> RunState:
-        return self.model_copy(update={"abandoned": True})
+    def abandon(self, timeout: timedelta) -> RunState:
+        """Abandoned, as `is_stale` with this timeout found it: at its last event plus it."""
+        return self.model_copy(
+            update={"abandoned": True, "abandoned_at": self.last_event_at + timeout}
+        )
 
 
 def _later(a: Latest[Any] | None, b: Latest[Any] | None) -> Latest[Any] | None:
@@ -169,9 +174,10 @@ def merge(a: RunState, b: RunState) -> RunState:
         raise ValueError(f"cannot merge runs {a.run_id} and {b.run_id}")
     last_event_at = max(a.last_event_at, b.last_event_at)
     # Abandonment holds only while no later event has shown the run is alive.
-    abandoned = (a.abandoned and a.last_event_at == last_event_at) or (
-        b.abandoned and b.last_event_at == last_event_at
-    )
+    still_abandoned = [
+        run for run in (a, b) if run.abandoned and run.last_event_at == last_event_at
+    ]
+    abandoned_at = [run.abandoned_at for run in still_abandoned if run.abandoned_at is not None]
     return RunState(
         run_id=a.run_id,
         job=_later(a.job, b.job),
@@ -179,7 +185,8 @@ def merge(a: RunState, b: RunState) -> RunState:
         last_event_at=last_event_at,
         started_at=_earlier(a.started_at, b.started_at),
         terminal=_deciding(a.terminal, b.terminal),
-        abandoned=abandoned,
+        abandoned=bool(still_abandoned),
+        abandoned_at=max(abandoned_at, default=None),
         parent=_later(a.parent, b.parent),
         job_type=_later(a.job_type, b.job_type),
         integration=_later(a.integration, b.integration),

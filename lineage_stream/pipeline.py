@@ -242,7 +242,7 @@ class Pipeline:
                 continue
             stored = StoredRun.model_validate_json(raw)
             if stored.state.is_stale(now, self._run_timeout):
-                abandoned[partition].append(stored.state.abandon())
+                abandoned[partition].append(stored.state.abandon(self._run_timeout))
                 forget[partition].append(run_id)
             elif stored.state.terminal is not None and stored.seen_at < now - FINISHED_RUN_GRACE:
                 forget[partition].append(run_id)

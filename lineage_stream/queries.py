@@ -174,12 +174,13 @@ MATCH (dataset:Dataset) WHERE elementId(dataset) = entry.id
 MATCH (job:Job)-[:PRODUCES]->(dataset)
 MATCH (job)-[:HAS_RUN]->(run:Process)
 WHERE run.state IN ['FAIL', 'ABORT', 'ABANDONED']
-  AND coalesce(run.endedAt, run.lastEventAt) >= datetime() - duration({hours: $hours})
+  AND coalesce(run.endedAt, run.abandonedAt, run.lastEventAt)
+    >= datetime() - duration({hours: $hours})
 WITH job, run, min(entry.distance) + 1 AS distance
 RETURN job.namespace AS jobNamespace, job.name AS jobName, distance, run.runId AS runId,
   run.state AS state, run.startedAt AS startedAt, run.endedAt AS endedAt,
   run.errorMessage AS errorMessage
-ORDER BY distance, coalesce(run.endedAt, run.lastEventAt) DESC, runId
+ORDER BY distance, coalesce(run.endedAt, run.abandonedAt, run.lastEventAt) DESC, runId
 LIMIT $limit
 """
 

@@ -284,6 +284,11 @@ def test_failed_upstream_finds_recent_failures_and_abandonment_within_depth(grap
     ]
     assert answer(hours=24, depth=3) == [("revenue", 1, RUN[8].id, "FAIL")]
     assert answer(hours=1) == []
+    # Run 7's last event was 3 hours ago; it became abandoned an hour later (RUN_TIMEOUT).
+    assert answer(hours=3) == [
+        ("revenue", 1, RUN[8].id, "FAIL"),
+        ("report", 4, RUN[7].id, "ABANDONED"),
+    ]
     assert answer(hours=72, depth=20) == [
         ("revenue", 1, RUN[8].id, "FAIL"),
         ("clean_orders", 2, RUN[1].id, "FAIL"),

@@ -109,7 +109,14 @@ def test_quiet_runs_are_abandoned_and_a_late_terminal_event_completes_them(
             )
             return records[0]["state"] if records else None
 
+        def abandoned_at(run_id: str) -> datetime | None:
+            records, _, _ = empty_graph.execute_query(
+                "MATCH (p:Process {runId: $run}) RETURN p.abandonedAt AS at", run=run_id
+            )
+            return None if records[0]["at"] is None else records[0]["at"].to_native()
+
         wait_until(lambda: state_of(batch_run) == "ABANDONED", timeout=60, what="ABANDONED")
+        assert abandoned_at(batch_run) == long_ago + timedelta(seconds=4)
         assert state_of(streaming_run) == "RUNNING"
         jobs, _, _ = empty_graph.execute_query(
             "MATCH (j:Job {name: 'nightly'}) RETURN j.lastRunState AS state"
@@ -119,6 +126,7 @@ def test_quiet_runs_are_abandoned_and_a_late_terminal_event_completes_them(
         complete = fleet_event("COMPLETE", batch_run, "nightly", long_ago + timedelta(minutes=1))
         produce(kafka_bootstrap, topic, [(spark_key(complete), orjson.dumps(complete))])
         wait_until(lambda: state_of(batch_run) == "COMPLETE", timeout=60, what="COMPLETE")
+        assert abandoned_at(batch_run) is None
         records, _, _ = empty_graph.execute_query(
             "MATCH (p:Process {runId: $run}) RETURN p.durationMs AS ms", run=batch_run
         )

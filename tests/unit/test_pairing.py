@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lineage_stream.graph import process_row
 from lineage_stream.naming import DatasetKey
 from lineage_stream.openlineage import RunEvent
 from lineage_stream.pairing import (
@@ -158,7 +159,7 @@ def test_stale_run_is_abandoned_but_never_streaming() -> None:
     state = summarize(ev("START", 0))
     assert not state.is_stale(T0 + timedelta(minutes=59), timeout)
     assert state.is_stale(T0 + timedelta(minutes=61), timeout)
-    abandoned = state.abandon()
+    abandoned = state.abandon(timedelta(hours=1))
     assert abandoned.state is RunStateName.ABANDONED
     assert abandoned.ended_at is None
     streaming = summarize(ev("START", 0, processing_type="STREAMING"))
@@ -170,7 +171,7 @@ def test_stale_run_is_abandoned_but_never_streaming() -> None:
 
 
 def test_later_event_revives_abandoned_run() -> None:
-    abandoned = summarize(ev("START", 10)).abandon()
+    abandoned = summarize(ev("START", 10)).abandon(timedelta(hours=1))
     revived = fold(abandoned, ev("RUNNING", 20))
     assert revived.state is RunStateName.RUNNING
     assert not revived.abandoned
@@ -180,8 +181,23 @@ def test_later_event_revives_abandoned_run() -> None:
     assert fold(abandoned, ev("START", 10)).state is RunStateName.ABANDONED
 
 
+def test_an_abandoned_run_is_abandoned_at_its_last_event_plus_the_timeout() -> None:
+    abandoned = fold_all([ev("START", 10), ev("RUNNING", 40)]).abandon(timedelta(hours=1))
+    assert abandoned.abandoned_at == T0 + timedelta(seconds=40, hours=1)
+    assert process_row(abandoned)["abandonedAt"] == abandoned.abandoned_at
+    # Abandoned again by a sweep with a longer timeout: the later time, whatever the order.
+    longer = fold_all([ev("START", 10), ev("RUNNING", 40)]).abandon(timedelta(hours=2))
+    assert merge(abandoned, longer).abandoned_at == merge(longer, abandoned).abandoned_at
+    assert merge(abandoned, longer).abandoned_at == T0 + timedelta(seconds=40, hours=2)
+    revived = fold(abandoned, ev("RUNNING", 50))
+    assert revived.abandoned_at is None
+    assert process_row(revived)["abandonedAt"] is None
+    completed = fold(abandoned, ev("COMPLETE", 5))
+    assert process_row(completed)["abandonedAt"] is None
+
+
 def test_late_terminal_event_completes_an_abandoned_run() -> None:
-    abandoned = summarize(ev("START", 10)).abandon()
+    abandoned = summarize(ev("START", 10)).abandon(timedelta(hours=1))
     completed = fold(abandoned, ev("COMPLETE", 5))
     assert completed.state is RunStateName.COMPLETE
 
@@ -231,7 +247,7 @@ def test_encode_decode_round_trip_of_a_rich_state() -> None:
                 outputs=[dataset("s3a://b", "/o", symlink=("h", "d.t"))],
             ),
         ]
-    ).abandon()
+    ).abandon(timedelta(hours=1))
     decoded = decode_state(encode_state(state))
     assert decoded == state
     assert decoded.outputs == {DatasetKey("h", "d.t")}
@@ -411,10 +427,15 @@ def test_generated_state_matches_the_rules(docs: list[dict[str, Any]]) -> None:
     }
 
 
+def _state(docs: list[dict[str, Any]], abandoned_after: timedelta | None) -> RunState:
+    state = fold_all(_events(docs))
+    return state if abandoned_after is None else state.abandon(abandoned_after)
+
+
 _states = st.builds(
-    lambda docs, abandoned: (lambda s: s.abandon() if abandoned else s)(fold_all(_events(docs))),
+    _state,
     st.lists(event_docs(), min_size=1, max_size=4),
-    st.booleans(),
+    st.none() | st.sampled_from([timedelta(hours=1), timedelta(hours=6)]),
 )
 
 
