@@ -332,8 +332,9 @@ SET d.transformations = reduce(acc = coalesce(d.transformations, []), t IN row.t
       CASE WHEN t IN acc THEN acc ELSE acc + t END)
 """
 
-# Retention: finished runs older than $cutoff go, except each job's $keepRuns latest runs and
-# any run a Dataset names as lastWrittenBy. Needs an auto-commit transaction (IN TRANSACTIONS).
+# Retention: runs that ended or became abandoned before $cutoff go, except each job's $keepRuns
+# latest runs and any run a Dataset names as lastWrittenBy. Needs an auto-commit transaction
+# (IN TRANSACTIONS).
 PRUNE_PROCESSES: Final = """
 MATCH (d:Dataset) WHERE d.lastWrittenBy IS NOT NULL
 WITH collect(DISTINCT d.lastWrittenBy) AS lastWriters
@@ -345,7 +346,7 @@ WITH lastWriters, j, collect(p) AS runs
 UNWIND runs[$keepRuns..] AS p
 WITH DISTINCT p, lastWriters
 WHERE p.state <> 'RUNNING'
-  AND coalesce(p.endedAt, p.lastEventAt) < $cutoff
+  AND coalesce(p.endedAt, p.abandonedAt, p.lastEventAt) < $cutoff
   AND NOT p.runId IN lastWriters
 CALL (p) { DETACH DELETE p } IN TRANSACTIONS OF $batchSize ROWS
 RETURN count(*) AS pruned

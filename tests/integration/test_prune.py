@@ -16,7 +16,8 @@ import pytest
 from neo4j import AsyncGraphDatabase, Driver
 
 from lineage_stream.neo4j_writer import Neo4jWriter
-from lineage_stream.openlineage import encode
+from lineage_stream.openlineage import RunEvent, encode, parse
+from lineage_stream.pairing import fold
 from lineage_stream.replay import Line, Replay
 from tests.builders import dataset, run_event
 from tests.harness import WorkerProcess, unique, wait_until
@@ -26,6 +27,11 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
 LAKE = "s3://lake"
+TEN_DAYS = timedelta(days=10)
+
+
+def ago(days: int) -> datetime:
+    return NOW - timedelta(days=days)
 
 
 def run_id(name: str) -> str:
@@ -137,6 +143,33 @@ def test_prune_deletes_exactly_the_old_finished_runs_nobody_needs(
         "flaky": run_id("flaky-40"),
         "stream": run_id("stream-300"),
     }
+
+
+def test_an_abandoned_run_ages_from_when_it_became_abandoned(
+    neo4j_uri: str, neo4j_auth: tuple[str, str], empty_graph: Driver
+) -> None:
+    """Quiet for 35 days, abandoned after a 10-day run timeout: abandoned 25 days ago."""
+    recent = [finished_run(f"stuck-{days}", "stuck", days, "COMPLETE", "/s") for days in (1, 2)]
+    write(neo4j_uri, neo4j_auth, [event for run in recent for event in run])
+    quiet = parse(
+        encode(run_event("START", run_id("stuck-35"), ("ops", "stuck"), at=ago(35).isoformat())),
+        max_bytes=1 << 20,
+        now=NOW,
+    )
+    assert isinstance(quiet, RunEvent)
+
+    async def abandon() -> None:
+        async with AsyncGraphDatabase.driver(neo4j_uri, auth=neo4j_auth) as driver:
+            await Neo4jWriter(driver, "neo4j").write([quiet], [fold(None, quiet).abandon(TEN_DAYS)])
+
+    asyncio.run(abandon())
+
+    kept = prune(neo4j_uri, "--older-than-days", "30", "--keep-runs", "2")
+    assert kept.returncode == 0, kept.stderr
+    assert run_id("stuck-35") in runs(empty_graph)
+    pruned = prune(neo4j_uri, "--older-than-days", "20", "--keep-runs", "2")
+    assert pruned.returncode == 0, pruned.stderr
+    assert runs(empty_graph) == {run_id("stuck-1"), run_id("stuck-2")}
 
 
 def test_prune_rejects_keeping_no_runs(neo4j_uri: str) -> None:
