@@ -4,18 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := $(BIN)/python deploy/local/stack.py
 STAMP := $(VENV)/.installed
+E2E_STAMP := $(VENV)/.installed-e2e
 
-.PHONY: install stack-up stack-down stack-logs stack-status run test test-unit lint typecheck bench clean
+.PHONY: install install-e2e stack-up stack-down stack-logs stack-status run test test-unit lint typecheck bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+"; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); lineage-stream needs 3.11+: make PYTHON=python3.11 ..."; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	@touch $(STAMP)
+
+# What the Spark end-to-end tests need besides: pyspark, and PostgreSQL for their JDBC workload.
+install-e2e: $(E2E_STAMP)
+
+$(E2E_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --editable '.[dev,e2e]'
 	sh deploy/local/system-packages.sh
-	@touch $(STAMP)
+	@touch $(E2E_STAMP)
 
 stack-up: install
 	$(STACK) up
@@ -44,7 +54,7 @@ test-unit: install
 	$(BIN)/pytest -m unit -q
 
 # The README's test command: everything from a bare machine to a green run.
-test: install lint typecheck
+test: install-e2e lint typecheck
 	$(STACK) up
 	$(BIN)/pytest -q --durations=15; status=$$?; $(STACK) down; exit $$status
 
