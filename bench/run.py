@@ -23,11 +23,13 @@ import json
 import os
 import platform
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +42,7 @@ import psutil
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from neo4j import Driver, GraphDatabase
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import ceiling
 from bench.generator import FleetProfile, GeneratedEvent, fleet
@@ -212,6 +215,10 @@ class Drain:
     service_cpu_cores: dict[str, float] = field(default_factory=dict)
     progress: list[tuple[float, int]] = field(default_factory=list)
     graph: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    """Micro-batches the workers wrote, and the seconds their Neo4j transactions took in all:
+    what the drain spent waiting on Neo4j (from the workers' own metrics)."""
+    neo4j_write_s: float = 0.0
 
 
 def steady_rate(progress: list[tuple[float, int]], total: int) -> tuple[float, float]:
@@ -254,8 +261,10 @@ def drain(
     services: dict[str, Usage],
     log_path: Path,
     cap_s: float,
+    metrics_ports: Sequence[int] = (),
 ) -> Drain:
-    """Run the processes of one contender until `done()` or the cap, sampling their progress."""
+    """Run the processes of one contender until `done()` or the cap, sampling their progress;
+    then read the batch metrics of the workers serving them on `metrics_ports`."""
     result = Drain(name, events, runs)
     processes = []
     with log_path.open("ab") as log:
@@ -294,6 +303,10 @@ def drain(
                 say(f"{name}: stopped at the {cap_s:.0f} s cap")
                 break
         result.wall_s = time.monotonic() - started
+        for port in metrics_ports:
+            batches, write_s = worker_writes(port)
+            result.batches += batches
+            result.neo4j_write_s += write_s
     finally:
         stop_workers(processes)
     result.processed = result.progress[-1][1] if result.progress else 0
@@ -311,6 +324,27 @@ def drain(
         f"peak RSS {result.peak_rss_mib:.0f} MiB, {result.cpu_cores:.2f} cores"
     )
     return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def worker_writes(port: int) -> tuple[int, float]:
+    """Batches a worker wrote and the seconds its Neo4j transactions took, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return (
+        int(samples.get("lineage_stream_batch_size_events_count", 0)),
+        samples.get("lineage_stream_neo4j_write_duration_seconds_sum", 0.0),
+    )
 
 
 def start_events(count: int) -> list[GeneratedEvent]:
@@ -462,9 +496,17 @@ class Bench:
             return self.offsets.committed(group, progress_topic) >= total
 
         command = [sys.executable, "-m", "lineage_stream", "worker"]
+        ports = [free_port() for _ in range(processes)]
         commands = [
-            (command, {**env, "LINEAGE_DATA_DIR": f"{env['LINEAGE_DATA_DIR']}/{index}"})
-            for index in range(processes)
+            (
+                command,
+                {
+                    **env,
+                    "LINEAGE_DATA_DIR": f"{env['LINEAGE_DATA_DIR']}/{index}",
+                    "LINEAGE_METRICS_PORT": str(port),
+                },
+            )
+            for index, port in enumerate(ports)
         ]
         if self.profile:
             # pyinstrument samples the first worker's wall time, awaits included, and writes
@@ -484,7 +526,14 @@ class Bench:
             self.services,
             self.logs / f"{name}.log",
             self.worker_cap_s,
+            ports,
         )
+        if result.batches:
+            each = result.neo4j_write_s / result.batches
+            say(
+                f"{name}: {result.batches} batches, their Neo4j transactions "
+                f"{result.neo4j_write_s:.1f} s in all ({each:.2f} s each)"
+            )
         result.graph = graph_counts(self.driver)
         say(f"{name}: graph {result.graph}")
         return result
