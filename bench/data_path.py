@@ -19,7 +19,6 @@ be compared in different runs. Writes bench/results/<date>-data-path-instruction
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -31,7 +30,7 @@ from datetime import UTC, datetime
 
 from bench.ceiling import prepare
 from bench.generator import FleetProfile, fleet
-from bench.run import BATCH_SIZE, RESULTS, SMALL_EVENTS, code_version
+from bench.run import BATCH_SIZE, RESULTS, SMALL_EVENTS, save_results
 from lineage_stream.runtime import tune_garbage_collection
 
 
@@ -93,19 +92,14 @@ def count_instructions(seed: int, count: int, small: bool) -> None:
     print(f"[data-path] counting instructions for {count} events (valgrind, minutes)", flush=True)
     generating = _instructions(_measure_command(seed, count, small, "none"))
     preparing = _instructions(_measure_command(seed, count, small, "tuned")) - generating
-    stamp = datetime.now(UTC)
     results = {
-        "date": stamp.isoformat(timespec="seconds"),
-        "code": code_version(),
         "events": count,
         "seed": seed,
         "small": small,
         "batch_size": BATCH_SIZE,
         "instructions_per_event": round(preparing / count),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{stamp:%Y-%m-%dT%H%M%S}-data-path-instructions.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = save_results(results, datetime.now(UTC), "-data-path-instructions")
     print(f"[data-path] results: {path.relative_to(RESULTS.parent.parent)}  {results}")
 
 
@@ -136,8 +130,6 @@ def main() -> None:
     report.write_text(profile(args.seed, args.events, args.small))
     median = {setting: statistics.median(values) for setting, values in cpu.items()}
     results = {
-        "date": stamp.isoformat(timespec="seconds"),
-        "code": code_version(),
         "events": args.events,
         "seed": args.seed,
         "small": args.small,
@@ -147,8 +139,7 @@ def main() -> None:
         "events_per_cpu_second_tuned": round(args.events / median["tuned"]),
         "profile": report.name,
     }
-    path = RESULTS / f"{stamp:%Y-%m-%dT%H%M%S}-data-path.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = save_results(results, stamp, "-data-path")
     print(f"[data-path] results: {path.relative_to(RESULTS.parent.parent)}  {results}")
 
 

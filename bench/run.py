@@ -798,6 +798,15 @@ def latency(
 # Main
 
 
+def save_results(results: dict[str, Any], stamp: datetime, suffix: str = "") -> Path:
+    """Write bench/results/<stamp><suffix>.json, headed by the date and the code measured."""
+    header = {"date": stamp.isoformat(timespec="seconds"), "code": code_version()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{stamp:%Y-%m-%dT%H%M%S}{suffix}.json"
+    path.write_text(json.dumps(header | results, indent=2, default=str) + "\n")
+    return path
+
+
 def code_version() -> str:
     """The commit measured, `-dirty` with uncommitted changes: results name the code they ran."""
     found = subprocess.run(
@@ -856,8 +865,6 @@ def main() -> None:
 
     offsets = Offsets(stack.bootstrap)
     results: dict[str, Any] = {
-        "date": stamp.isoformat(timespec="seconds"),
-        "code": code_version(),
         "machine": machine(),
         "stack": {
             "kafka_heap": stack.kafka_heap,
@@ -918,9 +925,7 @@ def main() -> None:
         clear_graph(driver)
     offsets.close()
     results["ratios"] = ratios(results["drains"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{stamp:%Y-%m-%dT%H%M%S}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = save_results(results, stamp)
     say(f"results: {path.relative_to(REPO)}  ratios: {results['ratios']}")
 
 

@@ -10,7 +10,6 @@ bench/results/<date>-statements.json: per statement, seconds, rows and microseco
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from neo4j import GraphDatabase
 
 from bench.ceiling import prepare
 from bench.generator import FleetProfile, fleet
-from bench.run import BATCH_SIZE, RESULTS, SMALL_EVENTS, clear_graph, code_version, load_stack
+from bench.run import BATCH_SIZE, SMALL_EVENTS, clear_graph, load_stack, save_results
 from lineage_stream import cypher
 
 STATEMENT_NAMES = {text: name for name, text in vars(cypher).items() if name.isupper()}
@@ -70,10 +69,7 @@ def main() -> None:
         }
         for name, spent in seconds.most_common()
     }
-    stamp = datetime.now(UTC)
     results = {
-        "date": stamp.isoformat(timespec="seconds"),
-        "code": code_version(),
         "events": args.events,
         "seed": args.seed,
         "small": args.small,
@@ -84,9 +80,7 @@ def main() -> None:
     }
     for name, entry in breakdown.items():
         print(f"[statements] {name:22s} {entry['seconds']:6.2f} s  {entry['share']:6.1%}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{stamp:%Y-%m-%dT%H%M%S}-statements.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = save_results(results, datetime.now(UTC), "-statements")
     print(f"[statements] {args.events / total:.0f} events/s; results: {path.name}")
 
 
