@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from neo4j import GraphDatabase
@@ -39,7 +39,7 @@ def main() -> None:
     print(f"[statements] preparing {args.events} events' batches (untimed)", flush=True)
     batches = prepare([e.value for e in fleet(args.seed, args.events, profile)], BATCH_SIZE)
     stack = load_stack().Config.from_env()
-    seconds: Counter[str] = Counter()
+    seconds: defaultdict[str, float] = defaultdict(float)
     rows: Counter[str] = Counter()
     auth = ("neo4j", stack.password)
     with GraphDatabase.driver(stack.bolt_uri, auth=auth) as driver:
@@ -67,7 +67,7 @@ def main() -> None:
             "rows": rows[name],
             "us_per_row": round(spent / rows[name] * 1e6, 1) if rows[name] else None,
         }
-        for name, spent in seconds.most_common()
+        for name, spent in sorted(seconds.items(), key=lambda item: -item[1])
     }
     results = {
         "events": args.events,
