@@ -271,6 +271,15 @@ def _jaas_quoted(value: str) -> str:
     return f'"{escaped}"'
 
 
+def kafka_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (URL-safe base64 of a UUID), never starting with
+    `-`: the storage tool would read one of those, 1 in 64, as an option and refuse to format."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _kafka_command(config: Config) -> list[str]:
     lib = install_jars(config, "kafka")
     certificates = ensure_kafka_certificates(config)
@@ -335,7 +344,7 @@ def _kafka_command(config: Config) -> list[str]:
         f"{lib}/*",
     ]
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = kafka_cluster_id()
         _run_with_progress(
             [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
             config.root / "logs" / "kafka-format.log",
