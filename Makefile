@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --editable '.[dev]'
 	@touch $(STAMP)
 
-# What the Spark end-to-end tests need besides: pyspark, and PostgreSQL for their JDBC workload.
+# The Spark end-to-end tests also need pyspark, and PostgreSQL for their JDBC workload.
 install-e2e: $(E2E_STAMP)
 
 $(E2E_STAMP): $(STAMP)
