@@ -42,6 +42,7 @@ import psutil
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import TransientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import ceiling
@@ -383,11 +384,20 @@ def start_events(count: int) -> list[GeneratedEvent]:
 def clear_graph(driver: Driver) -> None:
     # Relationships first, in small transactions: a Field or hot Dataset holds thousands, and
     # detaching them with their node in one transaction exhausts Neo4j's transaction memory.
-    with driver.session() as session:
-        session.run(
-            "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS"
-        ).consume()
-        session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    # Each statement is retried whole: Neo4j once reported a deadlock within the node deletes.
+    for statement in (
+        "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS",
+        "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+    ):
+        for attempt in range(1, 6):
+            try:
+                with driver.session() as session:
+                    session.run(statement).consume()
+                break
+            except TransientError:
+                if attempt == 5:
+                    raise
+                time.sleep(attempt)
 
 
 def graph_counts(driver: Driver) -> dict[str, int]:
@@ -637,6 +647,8 @@ class Latency:
     offered_per_s: float
     seconds: float
     workers: int
+    batch_size: int
+    fleet_warm_up: int
     sent: int
     tracked: int
     seen: int
@@ -647,13 +659,27 @@ class Latency:
     poll_interval_ms: float
 
 
+@dataclass(frozen=True)
+class LatencyLoad:
+    rate: float
+    profile: FleetProfile
+    fleet_warm_up: int = 0
+    """Events of the same fleet drained before timing starts: the fleet has run before, so the
+    worker's written-columns cache knows its jobs' lineage, as in production after start-up."""
+
+
 # Offered loads: the target's 1,000 events/s of small events, and the realistic mix (without its
-# MB tail, which would make this a bandwidth test) at a rate the worker sustains.
+# MB tail, which would make this a bandwidth test) at a rate the worker sustains. A fresh fleet
+# (the generator's first minutes: almost every job runs for the first time, and column lineage
+# is most of the writes) and the same fleet in its steady state, after about 20 minutes of it.
 SMALL_EVENTS = FleetProfile(max_inputs=3, max_columns=20, large_event_rate=0.0)
+STEADY_FLEET_WARM_UP = 40_000
 LATENCY_LOADS = {
-    "small events at 1000/s": (1000.0, SMALL_EVENTS),
-    "small events at 300/s": (300.0, SMALL_EVENTS),
-    "realistic mix at 30/s": (30.0, FleetProfile(large_event_rate=0.0)),
+    "small events at 1000/s": LatencyLoad(1000.0, SMALL_EVENTS),
+    "small events at 300/s": LatencyLoad(300.0, SMALL_EVENTS),
+    "realistic mix at 30/s": LatencyLoad(30.0, FleetProfile(large_event_rate=0.0)),
+    "small events at 1000/s, steady fleet": LatencyLoad(1000.0, SMALL_EVENTS, STEADY_FLEET_WARM_UP),
+    "small events at 300/s, steady fleet": LatencyLoad(300.0, SMALL_EVENTS, STEADY_FLEET_WARM_UP),
 }
 
 
@@ -670,15 +696,23 @@ def group_members(admin: AdminClient, group: str) -> int:
 
 
 def latency(
-    bench: Bench, rate: float, profile: FleetProfile, seconds: float, seed: int, workers: int = 1
+    bench: Bench,
+    load: LatencyLoad,
+    seconds: float,
+    seed: int,
+    workers: int = 1,
+    batch_size: int = BATCH_SIZE,
 ) -> Latency:
-    """Events produced at `rate` per second; a timed event is seen when its run's lastEventAt
-    reaches it."""
+    """Events produced at `load.rate` per second; a timed event is seen when its run's
+    lastEventAt reaches it."""
+    rate = load.rate
     clear_graph(bench.driver)
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
     create_topic(bench.stack.bootstrap, topic)
     group = f"bench-latency-{uuid.uuid4().hex[:6]}"
-    env = bench.worker_env(group, topic, LINEAGE_BATCH_TIMEOUT_MS="50")
+    env = bench.worker_env(
+        group, topic, LINEAGE_BATCH_TIMEOUT_MS="50", LINEAGE_BATCH_SIZE=str(batch_size)
+    )
     log = (bench.logs / "latency.log").open("ab")
     processes = [
         subprocess.Popen(
@@ -691,7 +725,8 @@ def latency(
         )
         for index in range(workers)
     ]
-    stream = list(fleet(seed + 1, int(rate * seconds), profile))
+    whole = list(fleet(seed + 1, load.fleet_warm_up + int(rate * seconds), load.profile))
+    fleet_warm_up, stream = whole[: load.fleet_warm_up], whole[load.fleet_warm_up :]
     sample_every = max(1, round(rate / TIMED_PER_S))
     sender = producer(bench.stack.bootstrap)
     sent_at: dict[tuple[str, datetime], float] = {}
@@ -723,29 +758,30 @@ def latency(
             time.sleep(poll_interval)
 
     try:
-        # One first event on every partition, written and committed: the worker then knows each
-        # partition's committed offset and Neo4j has planned every statement before the timed
-        # events start.
-        warm = list({event.run_id: event for event in fleet(seed + 2, 100)}.values())[:PARTITIONS]
-        for partition, event in enumerate(warm):
-            sender.produce(topic, value=event.value, key=event.key, partition=partition)
-        sender.flush(10)
-        say(f"latency: waiting for {workers} worker(s) to join and write an event per partition")
+        # One first event on every partition (or the fleet's warm-up), written and committed:
+        # the worker then knows each partition's committed offset and Neo4j has planned every
+        # statement before the timed events start.
+        warm = (
+            fleet_warm_up
+            or list({event.run_id: event for event in fleet(seed + 2, 100)}.values())[:PARTITIONS]
+        )
+        if fleet_warm_up:
+            say(f"latency: draining {len(warm)} events of the fleet first (untimed)")
+            preload(bench.stack.bootstrap, topic, warm)
+        else:
+            for partition, event in enumerate(warm):
+                sender.produce(topic, value=event.value, key=event.key, partition=partition)
+            sender.flush(10)
+        say(f"latency: waiting for {workers} worker(s) to join and commit {len(warm)} events")
         admin = AdminClient({"bootstrap.servers": bench.stack.bootstrap})
         wait_start = time.monotonic()
-        while True:
-            records, _, _ = bench.driver.execute_query(
-                "UNWIND $runIds AS runId MATCH (p:Process {runId: runId}) RETURN count(p) AS n",
-                runIds=[event.run_id for event in warm],
-            )
-            if (
-                records[0]["n"] == len(warm)
-                and bench.offsets.committed(group, topic) >= len(warm)
-                and group_members(admin, group) == workers
-            ):
-                break
-            if time.monotonic() - wait_start > 120:
-                raise SystemExit(f"latency: the worker did not start in 120 s; see {log.name}")
+        # A worker commits offsets only after the graph write that covers them.
+        while not (
+            bench.offsets.committed(group, topic) >= len(warm)
+            and group_members(admin, group) == workers
+        ):
+            if time.monotonic() - wait_start > 120 + len(warm) / 100:
+                raise SystemExit(f"latency: the worker did not start in time; see {log.name}")
             time.sleep(0.2)
         deadline = float("inf")
         poller = threading.Thread(target=poll, daemon=True)
@@ -782,6 +818,8 @@ def latency(
         offered_per_s=rate,
         seconds=seconds,
         workers=workers,
+        batch_size=batch_size,
+        fleet_warm_up=len(fleet_warm_up),
         sent=len(stream),
         tracked=len(range(0, len(stream), sample_every)),
         seen=len(ordered),
@@ -835,6 +873,15 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument(
         "--latency-workers", default="1,2", help="worker counts to measure latency with, e.g. 1,2"
+    )
+    parser.add_argument(
+        "--latency-fleet",
+        choices=["fresh", "steady", "both"],
+        default="both",
+        help="time the fresh fleet's loads, the steady fleet's, or both",
+    )
+    parser.add_argument(
+        "--latency-batch-size", type=int, default=BATCH_SIZE, help="the workers' batch size"
     )
     parser.add_argument("--open-runs", type=int, default=100_000, help="runs left open")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the worker drains")
@@ -916,11 +963,20 @@ def main() -> None:
             results["open_runs"] = asdict(bench.open_runs(args.open_runs))
         if "latency" in chosen:
             results["latency"] = {
-                f"{load}, {workers} worker{'s' if workers > 1 else ''}": asdict(
-                    latency(bench, rate, profile, args.latency_seconds, args.seed, workers)
+                f"{name}, {workers} worker{'s' if workers > 1 else ''}": asdict(
+                    latency(
+                        bench,
+                        load,
+                        args.latency_seconds,
+                        args.seed,
+                        workers,
+                        args.latency_batch_size,
+                    )
                 )
                 for workers in (int(n) for n in args.latency_workers.split(","))
-                for load, (rate, profile) in LATENCY_LOADS.items()
+                for name, load in LATENCY_LOADS.items()
+                if args.latency_fleet == "both"
+                or (args.latency_fleet == "steady") == bool(load.fleet_warm_up)
             }
         clear_graph(driver)
     offsets.close()
