@@ -57,8 +57,9 @@ def latency_table(results: dict[str, Any]) -> str:
         workers, timed = row.get("workers", 1), row.get("tracked", row["sent"])
         offered = load.removesuffix(f", {workers} workers").removesuffix(", 1 worker")
         lines.append(
-            f"| {offered} | {workers} | {row['sent']} | {timed} | {row['seen']} | {row['p50_ms']:.0f} "
-            f"| {row['p90_ms']:.0f} | {row['p99_ms']:.0f} | {row['max_ms']:.0f} |"
+            f"| {offered} | {workers} | {row['sent']} | {timed} | {row['seen']} "
+            f"| {row['p50_ms']:.0f} | {row['p90_ms']:.0f} | {row['p99_ms']:.0f} "
+            f"| {row['max_ms']:.0f} |"
         )
     return "\n".join(lines)
 

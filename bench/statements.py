@@ -1,7 +1,10 @@
 """Where Neo4j's time goes: the ceiling's batches replayed one transaction each, every statement
 and every commit timed, into an empty graph.
 
-    python -m bench.statements --clear [--events N] [--small]
+    python -m bench.statements --clear [--events N] [--small] [--warm-up N]
+
+`--warm-up N` first replays the fleet's N events before those (untimed): a fleet whose jobs have
+run before, as `bench.run`'s steady-fleet latency loads.
 
 EMPTIES the local stack's Neo4j (`make stack-up`), hence the required --clear. Writes
 bench/results/<date>-statements.json: per statement, seconds, rows and microseconds a row.
@@ -16,7 +19,7 @@ from datetime import UTC, datetime
 
 from neo4j import GraphDatabase
 
-from bench.ceiling import prepare
+from bench.ceiling import prepare, replay
 from bench.generator import FleetProfile, fleet
 from bench.run import BATCH_SIZE, SMALL_EVENTS, clear_graph, load_stack, save_results
 from lineage_stream import cypher
@@ -31,19 +34,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--small", action="store_true", help="the latency loads' small events")
     parser.add_argument("--clear", action="store_true", help="required: empties the graph")
+    parser.add_argument("--warm-up", type=int, default=0, help="events replayed untimed first")
     args = parser.parse_args()
     if not args.clear:
         raise SystemExit("bench.statements empties the graph it writes to: pass --clear")
 
     profile = SMALL_EVENTS if args.small else FleetProfile()
-    print(f"[statements] preparing {args.events} events' batches (untimed)", flush=True)
-    batches = prepare([e.value for e in fleet(args.seed, args.events, profile)], BATCH_SIZE)
+    total_events = args.warm_up + args.events
+    print(f"[statements] preparing {total_events} events' batches (untimed)", flush=True)
+    everything = prepare([e.value for e in fleet(args.seed, total_events, profile)], BATCH_SIZE)
+    warm_up, batches = (
+        everything[: args.warm_up // BATCH_SIZE],
+        everything[args.warm_up // BATCH_SIZE :],
+    )
     stack = load_stack().Config.from_env()
     seconds: defaultdict[str, float] = defaultdict(float)
     rows: Counter[str] = Counter()
     auth = ("neo4j", stack.password)
     with GraphDatabase.driver(stack.bolt_uri, auth=auth) as driver:
         clear_graph(driver)
+        if warm_up:
+            print(f"[statements] replaying {args.warm_up} events first (untimed)", flush=True)
+            replay(driver, warm_up)
         started = time.perf_counter()
         with driver.session() as session:
             for number, batch in enumerate(batches, start=1):
@@ -73,6 +85,7 @@ def main() -> None:
         "events": args.events,
         "seed": args.seed,
         "small": args.small,
+        "warm_up": args.warm_up,
         "batches": len(batches),
         "seconds": round(total, 2),
         "events_per_s": round(args.events / total),
