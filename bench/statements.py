@@ -38,15 +38,15 @@ def main() -> None:
     args = parser.parse_args()
     if not args.clear:
         raise SystemExit("bench.statements empties the graph it writes to: pass --clear")
+    if args.warm_up % BATCH_SIZE:
+        raise SystemExit(f"--warm-up must be a multiple of the batch size, {BATCH_SIZE}")
 
     profile = SMALL_EVENTS if args.small else FleetProfile()
     total_events = args.warm_up + args.events
     print(f"[statements] preparing {total_events} events' batches (untimed)", flush=True)
     everything = prepare([e.value for e in fleet(args.seed, total_events, profile)], BATCH_SIZE)
-    warm_up, batches = (
-        everything[: args.warm_up // BATCH_SIZE],
-        everything[args.warm_up // BATCH_SIZE :],
-    )
+    warm_up_batches = args.warm_up // BATCH_SIZE
+    warm_up, batches = everything[:warm_up_batches], everything[warm_up_batches:]
     stack = load_stack().Config.from_env()
     seconds: defaultdict[str, float] = defaultdict(float)
     rows: Counter[str] = Counter()
