@@ -780,8 +780,12 @@ def latency(
             bench.offsets.committed(group, topic) >= len(warm)
             and group_members(admin, group) == workers
         ):
-            if time.monotonic() - wait_start > 120 + len(warm) / 100:
-                raise SystemExit(f"latency: the worker did not start in time; see {log.name}")
+            allowed = 120 + len(warm) / 100
+            if time.monotonic() - wait_start > allowed:
+                raise SystemExit(
+                    f"latency: the workers did not join and commit {len(warm)} events in "
+                    f"{allowed:.0f} s; see {log.name}"
+                )
             time.sleep(0.2)
         deadline = float("inf")
         poller = threading.Thread(target=poll, daemon=True)
