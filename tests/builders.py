@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lineage_stream.openlineage import Event, encode, parse
+import msgspec
+
+from lineage_stream.openlineage import Dataset, Event, encode, parse
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLES = SHARED / "openlineage-samples"
@@ -110,6 +112,11 @@ def encoded(doc: Any) -> bytes:
 
 def parsed(doc: Any) -> Event:
     return parse(encoded(doc), max_bytes=MAX_BYTES, now=NOW)
+
+
+def wire_dataset(doc: dict[str, Any]) -> Dataset:
+    """A dataset as `parse` decodes one inside an event."""
+    return msgspec.json.decode(encoded(doc), type=Dataset)
 
 
 def sample(relpath: str) -> bytes:

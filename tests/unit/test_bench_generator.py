@@ -13,6 +13,7 @@ from lineage_stream.cli import spark_key
 from lineage_stream.openlineage import (
     RunEvent,
     column_lineage_of,
+    facet_of,
     parent_of,
     parse,
     schema_of,
@@ -83,7 +84,8 @@ def test_child_runs_point_at_their_application_run(parsed: list[RunEvent]) -> No
         if parent is None:
             continue
         assert event.job.name.startswith(parent.job_name + ".")
-        assert event.run.facets["parent"]["root"]["run"]["runId"] == str(parent.run_id)
+        root = (facet_of(event.run.facets, "parent") or {})["root"]
+        assert root["run"]["runId"] == str(parent.run_id)
         if str(parent.run_id) in applications:
             children[str(parent.run_id)].add(str(event.run.run_id))
     assert children, "no application had a child run in the window"
