@@ -180,6 +180,10 @@ def parse(raw: bytes, *, max_bytes: int, now: datetime) -> Event:
         raise _invalid(raw, str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise RejectedEvent(RejectReason.NOT_JSON, str(exc)) from exc
+    except RecursionError as exc:
+        raise RejectedEvent(
+            RejectReason.NOT_JSON, "JSON nested beyond the decoder's depth limit"
+        ) from exc
     event_type = _supported_event_type(document.event_type)
     _check_spec_version(document.schema_url)
     event_time = _as_utc(document.event_time)

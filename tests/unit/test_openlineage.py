@@ -164,6 +164,15 @@ def test_not_json(raw: bytes) -> None:
     assert rejected(raw) is RejectReason.NOT_JSON
 
 
+def test_json_nested_too_deep_is_not_json_with_the_reason() -> None:
+    nested = b'{"a":' * 2000 + b"{}" + b"}" * 2000
+    raw = encoded(run_event())[:-1] + b',"deepFacet":' + nested + b"}"
+    with pytest.raises(RejectedEvent) as info:
+        parse(raw, max_bytes=MAX_BYTES, now=NOW)
+    assert info.value.reason is RejectReason.NOT_JSON
+    assert "depth" in info.value.detail
+
+
 def _without(path: tuple[str, ...]) -> dict[str, Any]:
     doc = run_event()
     target = doc
