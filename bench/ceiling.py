@@ -33,32 +33,47 @@ class PreparedBatch:
     statements: list[tuple[str, dict[str, Any]]]
 
 
-def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
+class Preparer:
     """Rows of every batch, as the worker would build them from these events in this order.
 
     The worker's planner builds them; the graph's answers for aliases are those of the datasets
-    written by earlier batches, as the worker would find them.
+    written by earlier batches, as the worker would find them. Successive calls continue the same
+    stream, so a fleet can be prepared part untimed, part timed.
     """
-    planner = WritePlanner(WRITTEN_COLUMNS_CACHE)
-    graph_aliases: dict[str, DatasetKey] = {}
-    prepared = []
-    for events, touched in batches(values, batch_size):
-        asked = planner.aliases_to_resolve(events)
-        resolved = {alias: graph_aliases[alias] for alias in asked if alias in graph_aliases}
-        plan = planner.plan(events, touched, set(asked), resolved, planner.generation)
-        planner.done(plan)
-        graph_aliases = least_keys([*graph_aliases.items(), *created_aliases(plan.batch)])
-        prepared.append(PreparedBatch(statements(plan.batch)))
-    return prepared
+
+    def __init__(self, batch_size: int) -> None:
+        self._batch_size = batch_size
+        self._planner = WritePlanner(WRITTEN_COLUMNS_CACHE)
+        self._graph_aliases: dict[str, DatasetKey] = {}
+        self._states: dict[str, RunState] = {}
+
+    def prepare(self, values: Iterable[bytes]) -> list[PreparedBatch]:
+        planner = self._planner
+        prepared = []
+        for events, touched in batches(values, self._batch_size, self._states):
+            asked = planner.aliases_to_resolve(events)
+            known = self._graph_aliases
+            resolved = {alias: known[alias] for alias in asked if alias in known}
+            plan = planner.plan(events, touched, set(asked), resolved, planner.generation)
+            planner.done(plan)
+            self._graph_aliases = least_keys([*known.items(), *created_aliases(plan.batch)])
+            prepared.append(PreparedBatch(statements(plan.batch)))
+        return prepared
+
+
+def prepare(values: Iterable[bytes], batch_size: int) -> list[PreparedBatch]:
+    """Every batch of these events, from an empty graph (see `Preparer`)."""
+    return Preparer(batch_size).prepare(values)
 
 
 def batches(
-    values: Iterable[bytes], batch_size: int
+    values: Iterable[bytes], batch_size: int, states: dict[str, RunState] | None = None
 ) -> Iterator[tuple[list[Event], list[RunState]]]:
     """The events of each batch, parsed, with the summaries of the runs it touched, folded
-    with those of the batches before it, as the worker's pairing table holds them."""
+    with those of the batches before it (`states`, updated), as the worker's pairing table
+    holds them."""
     now = datetime.now(UTC)
-    states: dict[str, RunState] = {}
+    states = {} if states is None else states
     for chunk in _chunks(list(values), batch_size):
         events = [parse(raw, max_bytes=MAX_EVENT_BYTES, now=now) for raw in chunk]
         touched: dict[str, RunState] = {}

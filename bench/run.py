@@ -45,6 +45,7 @@ from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import TransientError
 from prometheus_client.parser import text_string_to_metric_families
 
+import lineage_stream
 from bench import ceiling
 from bench.generator import FleetProfile, GeneratedEvent, fleet
 
@@ -850,9 +851,11 @@ def save_results(results: dict[str, Any], stamp: datetime, suffix: str = "") -> 
 
 
 def code_version() -> str:
-    """The commit measured, `-dirty` with uncommitted changes: results name the code they ran."""
+    """The commit of the lineage_stream measured (`-dirty` with uncommitted changes), which may
+    be another checkout's than the bench's: results name the code they ran."""
+    package = Path(lineage_stream.__file__).resolve().parent
     found = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+        ["git", "describe", "--always", "--dirty"], cwd=package, capture_output=True, text=True
     )
     return found.stdout.strip() if found.returncode == 0 else "unknown (not a git checkout)"
 
