@@ -287,8 +287,8 @@ def _check_event_time(event_time: datetime, now: datetime) -> None:
 # Typed access to the facets the graph uses.
 
 
-class ParentRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class ParentRef(msgspec.Struct, frozen=True, gc=False):
+    """Kept in the pairing table (`pairing.RunState`), hence a struct like it."""
 
     run_id: uuid.UUID
     job_namespace: str

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from neo4j.exceptions import Neo4jError
-from pydantic import BaseModel, ConfigDict
 
 from lineage_stream import metrics
 from lineage_stream.errors import RejectedEvent, RejectReason
@@ -32,15 +32,22 @@ FINISHED_RUN_GRACE = timedelta(minutes=10)
 MAX_LOGGED_RUN_IDS = 100
 
 
-class StoredRun(BaseModel):
+class StoredRun(msgspec.Struct, frozen=True, gc=False):
     """A run summary as kept in the pairing table, with the partition that owns it."""
-
-    model_config = ConfigDict(frozen=True)
 
     partition: int
     seen_at: datetime
     state: RunState
 
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    @staticmethod
+    def decode(raw: bytes) -> StoredRun:
+        return _STORED_RUN.decode(raw)
+
+
+_STORED_RUN = msgspec.json.Decoder(StoredRun)
 
 # `partition` is StoredRun's first field, so its JSON starts with it.
 _PARTITION_PREFIX = re.compile(rb'\{"partition":(\d+),')
@@ -53,7 +60,7 @@ def stored_partition(raw: bytes) -> int:
     sweep would double its cost.
     """
     found = _PARTITION_PREFIX.match(raw)
-    return int(found[1]) if found else StoredRun.model_validate_json(raw).partition
+    return int(found[1]) if found else StoredRun.decode(raw).partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,7 @@ class Pipeline:
         # Once per run, not per event: each table write is a changelog message.
         for run_id, stored in touched.items():
             self._in_event_context(contexts[run_id])
-            self._runs[run_id.encode()] = stored.model_dump_json().encode()
+            self._runs[run_id.encode()] = stored.encode()
         runs = {run_id: stored.state for run_id, stored in touched.items()}
         write = await self._writer.prepare([event for _, event in accepted], list(runs.values()))
         return PreparedBatch(len(messages), accepted, rejected, runs, write)
@@ -222,7 +229,7 @@ class Pipeline:
 
     def _load(self, run_id: str) -> StoredRun | None:
         raw = self._runs.get(run_id.encode())
-        return None if raw is None else StoredRun.model_validate_json(raw)
+        return None if raw is None else StoredRun.decode(raw)
 
     async def sweep(self, ticks: Mapping[int, object]) -> list[RunState]:
         """Abandon stale open runs of the ticked partitions and forget finished ones; returns
@@ -240,7 +247,7 @@ class Pipeline:
             partition = stored_partition(raw)
             if partition not in ticks:
                 continue
-            stored = StoredRun.model_validate_json(raw)
+            stored = StoredRun.decode(raw)
             if stored.state.is_stale(now, self._run_timeout):
                 abandoned[partition].append(stored.state.abandon(self._run_timeout))
                 forget[partition].append(run_id)

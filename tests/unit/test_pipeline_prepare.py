@@ -98,7 +98,7 @@ def test_a_run_is_stored_once_per_batch_with_its_latest_events_context() -> None
         assert isinstance(event, RunEvent)
         expected[run_id] = fold(expected[run_id], event)
     for run_id, partition in ((first, 0), (second, 1)):
-        stored = StoredRun.model_validate_json(table.stored[run_id.encode()])
+        stored = StoredRun.decode(table.stored[run_id.encode()])
         assert (stored.partition, stored.state) == (partition, expected[run_id])
         assert stored.seen_at <= datetime.now(UTC)
     assert prepared.runs == expected
