@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -124,11 +125,18 @@ def _as_wire(statement: str, rows: list[Row]) -> list[Row]:
     if not times and rows and rows[0].keys() == set(keys):
         return rows  # a kind's rows share their keys
     wire = []
+    # A batch's rows share a few hundred event times. Every time is UTC by now
+    # (`openlineage._as_utc`), so equal times print alike.
+    texts: dict[datetime, str] = {}
     for row in rows:
         sent = {key: row[key] for key in keys if key in row}
         for key in times:
-            if sent.get(key) is not None:
-                sent[key] = sent[key].isoformat()
+            at = sent.get(key)
+            if at is not None:
+                text = texts.get(at)
+                if text is None:
+                    text = texts[at] = at.isoformat()
+                sent[key] = text
         wire.append(sent)
     return wire
 

@@ -344,10 +344,13 @@ class DatasetStatistics(BaseModel):
 
 def facet_of(facets: Facets, key: str) -> dict[str, Any] | None:
     """The facet decoded, None when it is absent or not a JSON object."""
-    raw = facets.get(key)
-    if raw is None:
+    return _decoded(facets.get(key))
+
+
+def _decoded(facet_json: msgspec.Raw | bytes | None) -> dict[str, Any] | None:
+    if facet_json is None:
         return None
-    value = msgspec.json.decode(raw)
+    value = msgspec.json.decode(facet_json)
     return value if isinstance(value, dict) else None
 
 
@@ -465,7 +468,12 @@ def data_source_of(dataset: Dataset) -> str | None:
 
 
 def symlinks_of(dataset: Dataset) -> list[Symlink]:
-    facet = facet_of(dataset.facets, "symlinks")
+    return symlinks_in(dataset.facets.get("symlinks"))
+
+
+def symlinks_in(facet_json: msgspec.Raw | bytes | None) -> list[Symlink]:
+    """The identifiers of a symlinks facet as sent (`naming` keeps identities by it)."""
+    facet = _decoded(facet_json)
     identifiers = facet.get("identifiers") if facet else None
     if not isinstance(identifiers, list):
         return []

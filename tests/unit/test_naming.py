@@ -13,7 +13,7 @@ from lineage_stream.naming import (
     normalise_name,
     normalise_namespace,
 )
-from lineage_stream.openlineage import RunEvent
+from lineage_stream.openlineage import Dataset, RunEvent
 from tests.builders import dataproc, parse_sample, wire_dataset
 
 pytestmark = pytest.mark.unit
@@ -203,6 +203,16 @@ def test_a_dataset_keeps_its_identity_and_a_changed_copy_is_identified_afresh() 
 
     moved = msgspec.structs.replace(dataset, facets={})
     assert moved.identity == identify(moved) == DatasetIdentity(DatasetKey("s3://b", "/t"), ())
+
+
+def test_one_location_is_identified_by_the_symlinks_each_event_sends() -> None:
+    def sent_as(table: str) -> Dataset:
+        link = {"namespace": "hive", "name": table, "type": "TABLE"}
+        facets = {"symlinks": {"identifiers": [link]}}
+        return wire_dataset({"namespace": "s3a://b", "name": "/t", "facets": facets})
+
+    for table in ("db.one", "db.two", "db.one"):
+        assert identify(sent_as(table)) == DatasetIdentity(DatasetKey("hive", table), ("s3://b/t",))
 
 
 def test_facet_digests_tell_facets_apart_and_are_absent_without_the_facet() -> None:
