@@ -51,8 +51,9 @@ TERMINAL_RANK = {EventType.COMPLETE: 1, EventType.FAIL: 2, EventType.ABORT: 2}
 
 
 # msgspec structs, not pydantic models: a run is summarised, merged, stored and loaded for every
-# event, and their construction and JSON cost a sixth of pydantic's. The JSON is the same, so a
-# pairing table stored by a pydantic release loads unchanged (tests/unit/test_stored_run.py).
+# event, on the event loop, and with pydantic models that took a sixth of the worker's busy
+# time (docs/performance.md, levers). The JSON is the same, so a pairing table stored by a
+# pydantic release loads unchanged (tests/unit/test_stored_run.py).
 class Latest(msgspec.Struct, Generic[T], frozen=True, gc=False):
     """A value with the eventTime of the event that carried it."""
 
