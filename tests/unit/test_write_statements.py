@@ -94,3 +94,12 @@ def test_rows_come_in_lock_order(batch: GraphBatch) -> None:
     for rows in (parents, inputs, fields):
         assert rows
         assert rows == sorted(rows)
+
+
+def test_list_parameters_print_as_their_length(batch: GraphBatch) -> None:
+    # The driver formats them for a debug line whatever the log level; the integration tests
+    # write them through it.
+    for _, parameters in statements(batch):
+        for value in parameters.values():
+            assert isinstance(value, list)
+            assert repr(value) == f"<{len(value)} items>"
