@@ -49,8 +49,8 @@ def normalise_name(name: str) -> str:
 
 # A fleet names the same few thousand datasets in event after event, and each names its inputs'
 # locations again in column lineage: working their keys out anew was a tenth of the data path.
-KEYS_REMEMBERED = 1 << 16
-IDENTITIES_REMEMBERED = 1 << 15
+KEYS_REMEMBERED = 1 << 14
+IDENTITIES_REMEMBERED = 1 << 14
 
 
 @functools.lru_cache(maxsize=KEYS_REMEMBERED)
