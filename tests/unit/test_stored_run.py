@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import orjson
@@ -42,22 +43,24 @@ def test_json_in_another_key_order_is_validated_instead() -> None:
 
 # Written by the release whose pairing models were pydantic's (541448f), for these events.
 PYDANTIC_STORED_RUN = b'{"partition":4,"seen_at":"2024-01-01T00:01:00Z","state":{"run_id":"01930000-0000-7000-8000-000000000001","job":{"at":"2024-01-01T00:00:05.250000Z","value":["spark","app.execute_insert"]},"first_event_at":"2024-01-01T00:00:00Z","last_event_at":"2024-01-01T00:00:05.250000Z","started_at":"2024-01-01T00:00:00Z","terminal":{"event_type":"FAIL","at":"2024-01-01T00:00:05.250000Z","error_message":"boom"},"abandoned":false,"abandoned_at":null,"parent":{"at":"2024-01-01T00:00:00Z","value":{"run_id":"01930000-0000-7000-8000-000000000002","job_namespace":"spark","job_name":"app"}},"job_type":{"at":"2024-01-01T00:00:00Z","value":"SQL_JOB"},"integration":{"at":"2024-01-01T00:00:00Z","value":"SPARK"},"processing_type":{"at":"2024-01-01T00:00:00Z","value":"BATCH"},"engine_version":null,"adapter_version":null,"producer":{"at":"2024-01-01T00:00:05.250000Z","value":"https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/spark"},"nominal_start":null,"inputs":[{"namespace":"hdfs://nn","name":"/data/a"}],"outputs":[{"namespace":"hdfs://nn","name":"/data/b"}]}}'
-RUN_ID = "01930000-0000-7000-8000-000000000001"
+
+
+def event_of_the_run(kind: str, **details: Any) -> dict[str, Any]:
+    run_id, job = "01930000-0000-7000-8000-000000000001", ("spark", "app.execute_insert")
+    return run_event(kind, run_id=run_id, job=job, **details)
+
+
 EVENTS = [
-    run_event(
+    event_of_the_run(
         "START",
-        run_id=RUN_ID,
-        job=("spark", "app.execute_insert"),
         at="2024-01-01T00:00:00Z",
         inputs=[dataset("hdfs://nn", "/data/a")],
         parent=("01930000-0000-7000-8000-000000000002", "spark", "app"),
         job_type="SQL_JOB",
         processing_type="BATCH",
     ),
-    run_event(
+    event_of_the_run(
         "FAIL",
-        run_id=RUN_ID,
-        job=("spark", "app.execute_insert"),
         at="2024-01-01T00:00:05.25Z",
         outputs=[dataset("hdfs://nn", "/data/b")],
         error_message="boom",
