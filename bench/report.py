@@ -49,17 +49,24 @@ def drains_table(results: dict[str, Any]) -> str:
 def latency_table(results: dict[str, Any]) -> str:
     lines = [
         "| offered load | workers | events sent | timed | seen in Neo4j "
-        "| p50 ms | p90 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| p50 ms | p90 ms | p99 ms | max ms "
+        "| cores: workers, Neo4j, Kafka, harness, all, stolen |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for load, row in results.get("latency", {}).items():
         # Runs before the sampling timed every event with one worker.
         workers, timed = row.get("workers", 1), row.get("tracked", row["sent"])
         offered = load.removesuffix(f", {workers} workers").removesuffix(", 1 worker")
+        # Runs before 2026-12-07's ninth session did not measure cores.
+        cores = row.get("cpu_cores") or {}
+        used = ", ".join(
+            f"{cores[part]:.2f}" if part in cores else "-"
+            for part in ("workers", "neo4j", "kafka", "harness", "machine", "steal")
+        )
         lines.append(
             f"| {offered} | {workers} | {row['sent']} | {timed} | {row['seen']} "
             f"| {row['p50_ms']:.0f} | {row['p90_ms']:.0f} | {row['p99_ms']:.0f} "
-            f"| {row['max_ms']:.0f} |"
+            f"| {row['max_ms']:.0f} | {used} |"
         )
     return "\n".join(lines)
 

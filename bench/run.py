@@ -18,6 +18,7 @@ too. Results go to bench/results/<date>.json; bench/report.py turns them into th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -31,7 +32,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,27 @@ def create_topic(bootstrap: str, name: str, partitions: int = PARTITIONS) -> Non
         config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
     )
     admin.create_topics([topic])[name].result(30)
+
+
+@contextlib.contextmanager
+def removing_created_topics(bootstrap: str) -> Iterator[None]:
+    """Delete, on the way out, every `bench-` topic created meanwhile: the preloaded topics, their
+    dead-letter topics and the workers' changelog, tick and by-run topics. Kept, a day of runs
+    filled the stack's Kafka with 9,000 partitions and 24 GB."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    before = set(admin.list_topics(timeout=30).topics)
+    try:
+        yield
+    finally:
+        created = sorted(
+            name
+            for name in admin.list_topics(timeout=30).topics
+            if name.startswith("bench-") and name not in before
+        )
+        if created:
+            for future in admin.delete_topics(created, operation_timeout=60).values():
+                future.result(90)
+            say(f"deleted the {len(created)} topics this run created")
 
 
 def producer(bootstrap: str) -> Producer:
@@ -658,6 +680,58 @@ class Latency:
     p99_ms: float
     max_ms: float
     poll_interval_ms: float
+    cpu_cores: dict[str, float] = field(default_factory=dict)
+    """Cores each part of the machine used while the load was offered: the workers, Neo4j,
+    Kafka, this harness (producing and polling), every process together (`machine`) and the
+    time the hypervisor gave to other guests (`steal`)."""
+
+
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds every process has used since boot, and those stolen by the hypervisor."""
+    times = psutil.cpu_times()
+    busy = ("user", "nice", "system", "irq", "softirq")  # guest time is within user and nice
+    return sum(getattr(times, name, 0.0) for name in busy), getattr(times, "steal", 0.0)
+
+
+class CpuWindow:
+    """Cores used over a window by the workers, the stack's services, this harness and the
+    machine as a whole."""
+
+    def __init__(self, workers: Sequence[subprocess.Popen[bytes]], services: dict[str, Usage]):
+        self._parts: dict[str, list[Usage]] = {
+            "workers": [Usage(psutil.Process(process.pid)) for process in workers],
+            **{service: [usage] for service, usage in services.items()},
+        }
+        self._harness = psutil.Process()
+        self._started = 0.0
+        self._harness_start = 0.0
+        self._machine_start = (0.0, 0.0)
+
+    def _harness_cpu(self) -> float:
+        # Its own threads only: the workers are its children.
+        times = self._harness.cpu_times()
+        return times.user + times.system
+
+    def begin(self) -> None:
+        for usages in self._parts.values():
+            for usage in usages:
+                usage.begin()
+        self._harness_start = self._harness_cpu()
+        self._machine_start = machine_cpu()
+        self._started = time.monotonic()
+
+    def cores(self) -> dict[str, float]:
+        seconds = time.monotonic() - self._started
+        used: dict[str, float] = {}
+        for part, usages in self._parts.items():
+            for usage in usages:
+                usage.sample()
+            used[part] = sum(usage.cpu_seconds for usage in usages)
+        used["harness"] = self._harness_cpu() - self._harness_start
+        busy, steal = machine_cpu()
+        used["machine"] = busy - self._machine_start[0]
+        used["steal"] = steal - self._machine_start[1]
+        return {part: round(cpu / seconds, 2) for part, cpu in used.items()}
 
 
 @dataclass(frozen=True)
@@ -792,6 +866,8 @@ def latency(
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         say(f"latency: offering {rate:.0f} events/s for {seconds:.0f} s")
+        cpu = CpuWindow(processes, bench.services)
+        cpu.begin()
         started = time.monotonic()
         for index, event in enumerate(stream):
             due = started + index / rate
@@ -808,6 +884,7 @@ def latency(
             )
             sender.poll(0)
         sender.flush(30)
+        cpu_cores = cpu.cores()
         deadline = time.monotonic() + 60
         stop.set()
         poller.join()
@@ -833,6 +910,7 @@ def latency(
         p99_ms=round(quantile(0.99), 1),
         max_ms=round(1000 * ordered[-1], 1) if ordered else 0.0,
         poll_interval_ms=poll_interval * 1000,
+        cpu_cores=cpu_cores,
     )
     say(f"latency: {result}")
     return result
@@ -901,8 +979,12 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown contenders {sorted(unknown)}; choose from {CONTENDERS}")
 
-    stack_module = load_stack()
-    stack = stack_module.Config.from_env()
+    stack = load_stack().Config.from_env()
+    with removing_created_topics(stack.bootstrap):
+        measure(args, chosen, stack)
+
+
+def measure(args: argparse.Namespace, chosen: list[str], stack: Any) -> None:
     stamp = datetime.now(UTC)
     logs = REPO / ".bench" / f"{stamp:%Y%m%dT%H%M%S}"
     logs.mkdir(parents=True, exist_ok=True)
