@@ -40,7 +40,13 @@ from types import ModuleType
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import TransientError
@@ -99,7 +105,13 @@ def removing_created_topics(bootstrap: str) -> Iterator[None]:
     dead-letter topics and the workers' changelog, tick and by-run topics. Kept, a day of runs
     filled the stack's Kafka with 9,000 partitions and 24 GB."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    before = set(admin.list_topics(timeout=30).topics)
+    try:
+        before = set(admin.list_topics(timeout=30).topics)
+    except KafkaException as exc:
+        raise SystemExit(
+            f"Kafka at {bootstrap} did not answer ({exc.args[0].str()}): "
+            "start the local stack with `make stack-up`"
+        ) from None
     try:
         yield
     finally:
@@ -687,7 +699,7 @@ class Latency:
 
 
 def machine_cpu() -> tuple[float, float]:
-    """CPU seconds every process has used since boot, and those stolen by the hypervisor."""
+    """Seconds the machine's CPUs have been busy since boot, and those the hypervisor stole."""
     times = psutil.cpu_times()
     busy = ("user", "nice", "system", "irq", "softirq")  # guest time is within user and nice
     return sum(getattr(times, name, 0.0) for name in busy), getattr(times, "steal", 0.0)
