@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-
 LABELS = {
     "worker": "lineage-stream worker",
     "warm": "worker, graph warm with 1M nodes",
@@ -84,6 +82,10 @@ def memory_table(results: dict[str, Any]) -> str:
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
+    # Here, not at the top: the tables need no matplotlib (the bench extra), and the unit tests
+    # read them without it.
+    from matplotlib.figure import Figure
+
     drains = results["drains"]
     names = list(drains)
     rates = [drains[name]["events_per_s"] for name in names]
