@@ -467,10 +467,6 @@ def data_source_of(dataset: Dataset) -> str | None:
     return _text(facet, "uri") or _text(facet, "name")
 
 
-def symlinks_of(dataset: Dataset) -> list[Symlink]:
-    return symlinks_in(dataset.facets.get("symlinks"))
-
-
 def symlinks_in(facet_json: msgspec.Raw | bytes | None) -> list[Symlink]:
     """The identifiers of a symlinks facet as sent (`naming` keeps identities by it)."""
     facet = _decoded(facet_json)

@@ -17,7 +17,7 @@ from lineage_stream.openlineage import (
     parent_of,
     parse,
     schema_of,
-    symlinks_of,
+    symlinks_in,
 )
 
 pytestmark = pytest.mark.unit
@@ -117,7 +117,7 @@ def test_datasets_have_realistic_counts_and_schemas(parsed: list[RunEvent]) -> N
             schema = schema_of(dataset)
             assert schema is not None
             assert SMALL.min_columns <= len(schema) <= SMALL.max_columns
-    assert any(symlinks_of(d) for e in children for d in e.inputs)
+    assert any(symlinks_in(d.facets.get("symlinks")) for e in children for d in e.inputs)
     assert any(column_lineage_of(d) for e in children for d in e.outputs)
 
 

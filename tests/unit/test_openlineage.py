@@ -24,7 +24,7 @@ from lineage_stream.openlineage import (
     peek_run_id,
     schema_of,
     statistics_of,
-    symlinks_of,
+    symlinks_in,
 )
 from tests.builders import (
     DATAPROC,
@@ -337,7 +337,7 @@ def test_symlinks_and_column_lineage_of_dataproc_insert() -> None:
     event = dataproc(11)
     assert isinstance(event, RunEvent)
     [source], [target] = event.inputs, event.outputs
-    [link] = symlinks_of(source)
+    [link] = symlinks_in(source.facets.get("symlinks"))
     assert (link.namespace, link.name, link.type) == (
         "hive://dataproc-producer-test-m:9083",
         "default.t1",
@@ -354,7 +354,7 @@ def test_symlinks_and_column_lineage_of_dataproc_insert() -> None:
     )
     assert ref.transformations[0]["subtype"] == "IDENTITY"
     assert column_lineage_of(source) is None
-    assert symlinks_of(event.outputs[0])[0].name == "default.t2"
+    assert symlinks_in(event.outputs[0].facets.get("symlinks"))[0].name == "default.t2"
 
 
 def test_output_statistics_only_in_the_running_event() -> None:
@@ -424,7 +424,7 @@ def test_malformed_known_facets_are_none() -> None:
     assert isinstance(event, RunEvent)
     assert job_type_of(event.job) is None
     output = event.outputs[0]
-    assert symlinks_of(output) == []
+    assert symlinks_in(output.facets.get("symlinks")) == []
     assert column_lineage_of(output) is None
     assert schema_of(output) is None
     assert statistics_of(output) is None
@@ -439,7 +439,9 @@ def test_bad_entries_inside_facets_are_skipped() -> None:
     event = parsed(doc)
     assert isinstance(event, RunEvent)
     assert [f.name for f in schema_of(event.outputs[0]) or []] == ["a", "b"]
-    assert [(s.namespace, s.name) for s in symlinks_of(event.outputs[0])] == [("h", "db.t")]
+    assert [
+        (s.namespace, s.name) for s in symlinks_in(event.outputs[0].facets.get("symlinks"))
+    ] == [("h", "db.t")]
 
 
 def test_unknown_facets_are_kept() -> None:
