@@ -816,7 +816,7 @@ def latency(
     fleet_warm_up, stream = whole[: load.fleet_warm_up], whole[load.fleet_warm_up :]
     sample_every = max(1, round(rate / TIMED_PER_S))
     sender = producer(bench.stack.bootstrap)
-    sent_at: dict[tuple[str, datetime], float] = {}
+    sent_at: dict[tuple[str, str], float] = {}
     latencies: list[float] = []
     poll_interval = 0.05
     stop = threading.Event()
@@ -825,21 +825,18 @@ def latency(
         while not stop.is_set() or sent_at:
             pending = list(sent_at)
             if pending:
-                runs = sorted({run_id for run_id, _ in pending})
+                # Neo4j compares, so only the events newly seen come back: decoding every
+                # pending run's time cost the harness a good part of a core once a queue built.
                 records, _, _ = bench.driver.execute_query(
-                    "UNWIND $runIds AS runId MATCH (p:Process {runId: runId}) "
-                    "RETURN p.runId AS runId, p.lastEventAt AS lastEventAt",
-                    runIds=runs,
+                    "UNWIND $pending AS pending "
+                    "MATCH (p:Process {runId: pending[0]}) "
+                    "WHERE p.lastEventAt >= datetime(pending[1]) "
+                    "RETURN pending[0] AS runId, pending[1] AS at",
+                    pending=pending,
                 )
                 now = time.monotonic()
-                newest = {
-                    r["runId"]: r["lastEventAt"].to_native()
-                    for r in records
-                    if r["lastEventAt"] is not None
-                }
-                for run_id, at in pending:
-                    if run_id in newest and newest[run_id] >= at:
-                        latencies.append(now - sent_at.pop((run_id, at)))
+                for record in records:
+                    latencies.append(now - sent_at.pop((record["runId"], record["at"])))
             if stop.is_set() and time.monotonic() > deadline:
                 break
             time.sleep(poll_interval)
@@ -887,7 +884,7 @@ def latency(
             if pause > 0:
                 time.sleep(pause)
             if index % sample_every == 0:
-                sent_at[(event.run_id, event.event_time)] = time.monotonic()
+                sent_at[(event.run_id, event.event_time.isoformat())] = time.monotonic()
             sender.produce(
                 topic,
                 value=event.value,
