@@ -8,6 +8,11 @@ Several workers may write one node at once. A statement that compares a stored v
 sets one write-locks the node first (`SET n._lock`, removed within the statement): under
 read-committed isolation both transactions would otherwise read the old value, and the older
 write could land last.
+
+Every statement finds its nodes by a uniqueness constraint (MERGE, or MATCH with an index hint
+where another index covers the key's properties) or by expanding from one: planned on a small or
+empty graph, Neo4j's statistics would otherwise favour the Process.state or name indexes
+(tests/integration/test_plans.py).
 """
 
 from __future__ import annotations
@@ -118,7 +123,9 @@ MERGE_LOCATION_NODES: Final = """
 UNWIND $rows AS row
 UNWIND row.locations AS location
 MATCH (old:Dataset {namespace: location.namespace, name: location.name})
+USING INDEX old:Dataset(namespace, name)
 MATCH (new:Dataset {namespace: row.namespace, name: row.name})
+USING INDEX new:Dataset(namespace, name)
 WHERE old <> new
 CALL (old, new) {
   MATCH (old)-[r:INPUT_TO]->(p:Process)
@@ -221,22 +228,23 @@ MERGE (parentJob:Job {namespace: row.parentJobNamespace, name: row.parentJobName
 MERGE (parentJob)-[:HAS_RUN]->(parent)
 WITH row, parentJob
 MATCH (childJob:Job {namespace: row.jobNamespace, name: row.jobName})
+USING INDEX childJob:Job(namespace, name)
 WHERE childJob <> parentJob
 MERGE (childJob)-[:CHILD_OF]->(parentJob)
 """
 
 # Spark's application run ends COMPLETE even when SQL executions under it failed. Locked before
 # the count: with runs partitioned by runId, two workers may each fail a child of one parent,
-# and each count would miss the other's uncommitted one.
+# and each count would miss the other's uncommitted one. The child has no label, so no index on
+# Process.state can serve the count: it expands from the parent whatever the statistics say.
 COUNT_FAILED_CHILDREN: Final = """
 UNWIND $parentRunIds AS parentRunId
 MATCH (parent:Process {runId: parentRunId})
 SET parent._lock = true
 WITH parent
-OPTIONAL MATCH (child:Process)-[:CHILD_OF]->(parent)
-WHERE child.state IN ['FAIL', 'ABORT']
-WITH parent, count(child) AS failed
-SET parent.failedChildRuns = failed
+SET parent.failedChildRuns = COUNT {
+  (child)-[:CHILD_OF]->(parent) WHERE child.state IN ['FAIL', 'ABORT']
+}
 REMOVE parent._lock
 """
 
@@ -264,6 +272,7 @@ SET o.rowCount = CASE WHEN newStats THEN row.rowCount ELSE o.rowCount END,
 UPDATE_LAST_WRITTEN: Final = (
     _rows_with_times("at")
     + """MATCH (d:Dataset {namespace: row.namespace, name: row.name})
+USING INDEX d:Dataset(namespace, name)
 SET d._lock = true
 WITH d, row,
   d.lastWrittenAt IS NULL OR row.at > d.lastWrittenAt
@@ -278,6 +287,7 @@ REMOVE d._lock
 UPDATE_JOB_LAST_RUN: Final = """
 UNWIND $rows AS row
 MATCH (j:Job {namespace: row.jobNamespace, name: row.jobName})
+USING INDEX j:Job(namespace, name)
 MATCH (p:Process {runId: row.runId})
 SET j._lock = true
 WITH j, p, coalesce(p.startedAt, p.firstEventAt) AS runAt
